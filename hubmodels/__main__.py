@@ -58,11 +58,11 @@ def cmd_configs(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    module = registry.family_module(args.family, "convert")
     for f in args.files:
         if not Path(f).is_file():
             print(f"error: {f} does not exist", file=sys.stderr)
             return 2
+    module = registry.family_module(args.family, "convert")
     kwargs = {"config": args.config} if args.config else {}
     try:
         model = module.from_official(*args.files, **kwargs)
