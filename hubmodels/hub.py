@@ -265,6 +265,7 @@ class HubModel(
     citation: ClassVar[str] = ""
     storage_dtype: torch.dtype | None = None  # dtype of floating tensors in model.safetensors (None: as in memory)
     _card_repo_id: str | None = None  # the repo id the card names while publishing
+    compute_dtype: torch.dtype | None = None  # inference matmul/conv dtype (None: as the weights)
 
     def __init_subclass__(cls, *, family: str | None = None, architecture: str | None = None,
                           citation: str | None = None, **kwargs: Any) -> None:
@@ -452,10 +453,14 @@ class HubModel(
     def from_pretrained(cls, pretrained_model_name_or_path: str | Path, *, device: str | torch.device | None = None,
                         dtype: str | torch.dtype | None = None, revision: str | None = None,
                         token: str | bool | None = None, cache_dir: str | Path | None = None,
-                        force_download: bool = False, local_files_only: bool = False) -> "HubModel":
+                        force_download: bool = False, local_files_only: bool = False,
+                        fast: bool = True) -> "HubModel":
         """Load ``hubmodels/<name>`` (local hub first), ``org/name`` (Hugging Face Hub) or a folder path.
 
-        The model is placed on ``device`` (``cpu``, ``cuda``, ``auto``) in ``dtype`` (fp32/fp16/bf16), in eval mode.
+        The model is placed on ``device`` (``cpu``, ``cuda``, ``auto``) in ``dtype`` (fp32/fp16/bf16), in eval
+        mode. With ``fast`` (default) and no ``dtype``, the weights stay fp32 and inference runs in the
+        hardware's fast dtype (see ``optimize_for_inference``); an explicit ``dtype`` is used as given, and
+        ``dtype="float32"`` means exact fp32.
         """
         target, folder, looked = resolve(pretrained_model_name_or_path)
         device_ = parse_device(device)
@@ -472,15 +477,18 @@ class HubModel(
                 raise HubModelError(f"{source}: {err}") from err
             return concrete.from_pretrained(target, device=device, dtype=dtype, revision=revision, token=token,
                                             cache_dir=cache_dir, force_download=force_download,
-                                            local_files_only=local_files_only)
+                                            local_files_only=local_files_only, fast=fast)
         if folder is None:
             cls._read_config(target, folder, looked, revision=revision, token=token, cache_dir=cache_dir,
                              force_download=force_download, local_files_only=local_files_only)
         elif not (folder / CONFIG_NAME).is_file():
             raise HubModelError(f"{folder} has no {CONFIG_NAME}: it is not a hubmodels model folder")
-        return super().from_pretrained(target, revision=revision, token=token, cache_dir=cache_dir,
-                                       force_download=force_download, local_files_only=local_files_only,
-                                       device=device_, dtype=dtype_, looked=looked)
+        model = super().from_pretrained(target, revision=revision, token=token, cache_dir=cache_dir,
+                                        force_download=force_download, local_files_only=local_files_only,
+                                        device=device_, dtype=dtype_, looked=looked)
+        if fast:
+            model.optimize_for_inference("auto" if dtype_ is None else dtype_)
+        return model
 
     @classmethod
     def _read_config(cls, target: str, folder: Path | None, looked: list[str], **hub_kwargs: Any) -> Any:
@@ -548,6 +556,30 @@ class HubModel(
 
             with Image.open(sample) as img:
                 self.card.sample_image = img.convert("RGB")
+
+    # ---- inference fast path --------------------------------------------------------------
+
+    def optimize_for_inference(self, compute_dtype: str | torch.dtype | None = "auto",
+                               channels_last: bool = True) -> "HubModel":
+        """Eval mode, channels-last convolutions, and a compute dtype the hardware is fast at.
+
+        ``"auto"``: bf16 autocast on CPUs with native bf16 (AMX / AVX-512-BF16), bf16/fp16 on CUDA, fp32
+        elsewhere; ``None`` or ``"float32"``: exact fp32.
+        """
+        from .nn.fast import auto_compute_dtype
+
+        if compute_dtype == "auto":
+            compute_dtype = auto_compute_dtype(self.device)
+        self.compute_dtype = parse_dtype(compute_dtype)
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
+        return self.eval()
+
+    def autocast(self):
+        """The context inference runs in: autocast to ``compute_dtype`` when it is lower than the weights."""
+        from .nn.fast import autocast_context
+
+        return autocast_context(self.device, self.dtype, self.compute_dtype)
 
     # ---- conveniences ---------------------------------------------------------------------
 

@@ -61,7 +61,7 @@ def test_save_load_round_trip_by_path(tmp_path, x):
     assert {"config.json", "model.safetensors", "README.md", "sample.png", "metrics.json"} <= set(files)
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert config == {"channels": 5, "depth": 2, "names": ["cat", "dog"], "family": "tinyfam", "architecture": "TinyNet"}
-    loaded = TinyNet.from_pretrained(tmp_path / "m")
+    loaded = TinyNet.from_pretrained(tmp_path / "m", fast=False)
     assert not loaded.training
     assert loaded.names == ["cat", "dog"]
     assert torch.equal(loaded(x), model(x))
@@ -89,14 +89,14 @@ def test_publish_to_local_hub_and_load_by_id(local_hub, x):
     path = model.publish("hubmodels/tiny-demo")
     assert Path(path) == local_hub / "tiny-demo"
     assert "hubmodels/tiny-demo" in (local_hub / "tiny-demo" / "README.md").read_text()
-    by_id = TinyNet.from_pretrained("hubmodels/tiny-demo")
-    by_load = hubmodels.load("hubmodels/tiny-demo")
+    by_id = TinyNet.from_pretrained("hubmodels/tiny-demo", fast=False)
+    by_load = hubmodels.load("hubmodels/tiny-demo", fast=False)
     assert type(by_load) is TinyNet
     assert torch.equal(by_id(x), model(x)) and torch.equal(by_load(x), model(x))
     # republishing replaces atomically, leaving no staging folders behind
     make_model(seed=4).publish("hubmodels/tiny-demo")
     assert [p.name for p in local_hub.iterdir()] == ["tiny-demo"]
-    assert not torch.equal(TinyNet.from_pretrained("hubmodels/tiny-demo")(x), model(x))
+    assert not torch.equal(TinyNet.from_pretrained("hubmodels/tiny-demo", fast=False)(x), model(x))
 
 
 def test_publish_fp16_storage_halves_size(local_hub, x):
@@ -140,7 +140,7 @@ def test_hub_cache_snapshot_loads_offline(tmp_path, x):
     model.save_pretrained(snapshot)
     (tmp_path / "cache" / "models--someorg--tiny" / "refs").mkdir()
     (tmp_path / "cache" / "models--someorg--tiny" / "refs" / "main").write_text("a" * 40)
-    loaded = hubmodels.load("someorg/tiny", cache_dir=tmp_path / "cache")
+    loaded = hubmodels.load("someorg/tiny", cache_dir=tmp_path / "cache", fast=False)
     assert torch.equal(loaded(x), model(x))
 
 
@@ -294,3 +294,31 @@ def test_push_to_hub_uploads_what_save_pretrained_writes(monkeypatch):
     assert url.endswith("/commit/x")
     assert {"README.md", "config.json", "model.safetensors", "sample.png", "metrics.json"} <= set(uploaded["files"])
     assert "library_name: hubmodels" in uploaded["card"]
+
+
+def test_fast_path_is_default_and_close_to_fp32(tmp_path, x):
+    from hubmodels.nn.fast import auto_compute_dtype
+
+    model = make_model()
+    model.save_pretrained(tmp_path / "m")
+    fast = TinyNet.from_pretrained(tmp_path / "m")
+    assert fast.compute_dtype == auto_compute_dtype("cpu")
+    assert fast.head.weight.is_contiguous(memory_format=torch.channels_last)
+    exact = TinyNet.from_pretrained(tmp_path / "m", dtype="float32")
+    assert exact.compute_dtype == torch.float32
+    with torch.inference_mode():
+        ref = model(x)
+        with fast.autocast():
+            out = fast(x)
+        assert torch.equal(exact(x), exact(x))
+        torch.testing.assert_close(exact(x), ref, atol=1e-5, rtol=1e-5)
+    tol = 2e-2 if fast.compute_dtype != torch.float32 else 1e-5
+    torch.testing.assert_close(out.float(), ref, atol=tol, rtol=tol)
+
+
+def test_forced_bf16_autocast_runs(tmp_path, x):
+    model = make_model().optimize_for_inference(compute_dtype="bf16")
+    with torch.inference_mode(), model.autocast():
+        out = model(x)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), make_model()(x), atol=5e-2, rtol=5e-2)
