@@ -1,0 +1,323 @@
+"""Benchmarks (DESIGN.md contract 7): ``python -m hubmodels.bench <family> [options]``.
+
+Each family registers its inference paths in ``hubmodels/<family>/bench.py`` as a ``cases(args)`` function
+returning ``BenchCase`` objects. For every path and mode (exact ``fp32``; ``fast``: channels-last and the
+hardware's fast dtype; optionally forced ``bf16``/``fp16`` and ``torch.compile``) this prints latency at batch 1,
+throughput at the large batch, peak memory, GFLOP per image (counted by torch's FlopCounterMode), achieved
+GFLOP/s and its fraction of a plain fp32 and bf16 matmul measured in the same run, and the PSNR of the output
+against fp32. ``--official DIR`` also times the official implementation from a local checkout on the same
+weights, checks the outputs agree, and prints our speed-up.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import statistics
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from . import registry
+from .nn.fast import auto_compute_dtype, matmul_peak, psnr
+
+MODES = ("fp32", "fast", "bf16", "fp16", "compile")
+
+
+@dataclass
+class BenchCase:
+    """One inference path of one configuration, e.g. ``afhq_256/latent_guided``."""
+
+    name: str
+    build: Callable[[], Any]  # a fresh fp32 model in eval mode (random weights at the configuration's size)
+    make_inputs: Callable[[Any, int], dict]  # (model, batch) -> inputs on the model's device
+    run: Callable[[Any, dict], torch.Tensor]  # our path; returns images; called under inference_mode + autocast
+    official: Callable[[Any, Path], Callable[[dict], torch.Tensor]] | None = None  # (our fp32 model, checkout) -> fn
+    notes: str = ""
+
+
+@dataclass
+class Row:
+    path: str
+    mode: str
+    device: str
+    dtype: str
+    latency_ms: float = math.nan  # batch 1, median
+    batch: int = 0
+    throughput: float = math.nan  # images/s at ``batch``
+    peak_mem_mb: float = math.nan
+    gflop_per_image: float = math.nan
+    achieved_gflops: float = math.nan
+    frac_fp32_peak: float = math.nan
+    frac_bf16_peak: float = math.nan
+    psnr_vs_fp32: float = math.nan
+    max_abs_err_vs_fp32: float = math.nan
+    speedup_vs_official: float = math.nan
+    extra: dict = field(default_factory=dict)
+
+
+class PeakMemory:
+    """Peak device memory (CUDA allocator) or peak extra resident memory (CPU, sampled) during a block."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.peak_mb = math.nan
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._base = torch.cuda.memory_allocated(self.device)
+            return self
+        import psutil
+
+        self._proc = psutil.Process()
+        self._base = self._proc.memory_info().rss
+        self._peak = self._base
+        self._stop = threading.Event()
+
+        def sample() -> None:
+            while not self._stop.wait(0.005):
+                self._peak = max(self._peak, self._proc.memory_info().rss)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            self.peak_mb = (torch.cuda.max_memory_allocated(self.device) - self._base) / 2**20
+            return
+        self._stop.set()
+        self._thread.join()
+        self._peak = max(self._peak, self._proc.memory_info().rss)
+        self.peak_mb = (self._peak - self._base) / 2**20
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_fn(fn: Callable[[], Any], device: torch.device, *, runs: int, warmup: int = 1,
+            max_seconds: float = 120.0) -> list[float]:
+    """Seconds per call: ``warmup`` untimed calls, then ``runs`` timed (fewer if they exceed max_seconds)."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times: list[float] = []
+    budget_start = time.perf_counter()
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+        if time.perf_counter() - budget_start > max_seconds:
+            break
+    return times
+
+
+def count_gflop(fn: Callable[[], Any]) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return counter.get_total_flops() / 1e9
+
+
+def prepare_model(case: BenchCase, mode: str, device: torch.device):
+    model = case.build().to(device)
+    if mode == "fp32":
+        model.compute_dtype = torch.float32
+    elif mode == "fast":
+        model.optimize_for_inference("auto")
+    elif mode in ("bf16", "fp16"):
+        model.optimize_for_inference(mode)
+    elif mode == "compile":
+        model.optimize_for_inference("auto")
+        for name, child in list(model.named_children()):
+            if name != "fan":  # FAN's data-dependent post-processing recompiles per shape; leave it eager
+                setattr(model, name, torch.compile(child, dynamic=False))
+    else:
+        raise ValueError(f"unknown mode {mode!r}; accepted: {', '.join(MODES)}")
+    return model.eval()
+
+
+def run_case(case: BenchCase, modes: list[str], device: torch.device, *, batch: int, runs: int,
+             peaks: dict[str, float], official_dir: Path | None, log: Callable[[str], None]) -> list[Row]:
+    rows: list[Row] = []
+    reference: torch.Tensor | None = None
+    gflop = math.nan
+    for mode in modes:
+        model = prepare_model(case, mode, device)
+        dtype = str(model.compute_dtype or model.dtype).replace("torch.", "")
+        row = Row(case.name, mode, str(device), dtype)
+        x1 = case.make_inputs(model, 1)
+
+        def call(inputs: dict) -> torch.Tensor:
+            with torch.inference_mode(), model.autocast():
+                return case.run(model, inputs)
+
+        out1 = call(x1).float()
+        if mode == "fp32":
+            reference = out1
+            gflop = count_gflop(lambda: call(x1))
+        elif reference is not None:
+            row.psnr_vs_fp32 = psnr(out1.cpu(), reference.cpu())
+            row.max_abs_err_vs_fp32 = (out1.cpu() - reference.cpu()).abs().max().item()
+        row.gflop_per_image = gflop
+        t1 = time_fn(lambda: call(x1), device, runs=runs)
+        row.latency_ms = statistics.median(t1) * 1e3
+        if batch > 1:
+            xb = case.make_inputs(model, batch)
+            with PeakMemory(device) as mem:
+                tb = time_fn(lambda: call(xb), device, runs=max(1, runs // 2))
+            row.batch = batch
+            row.throughput = batch / statistics.median(tb)
+        else:
+            with PeakMemory(device) as mem:
+                call(x1)
+            row.batch = 1
+            row.throughput = 1e3 / row.latency_ms
+        row.peak_mem_mb = mem.peak_mb
+        row.achieved_gflops = gflop * row.throughput
+        row.frac_fp32_peak = row.achieved_gflops / peaks["fp32"]
+        row.frac_bf16_peak = row.achieved_gflops / peaks["bf16"]
+        rows.append(row)
+        log(format_row(row))
+        del model
+    if official_dir is not None and case.official is not None:
+        model = prepare_model(case, "fp32", device)
+        official = case.official(model, official_dir)
+        x1 = case.make_inputs(model, 1)
+        with torch.no_grad():
+            out = official(x1).float()
+        row = Row(case.name, "official-fp32", str(device), "float32", gflop_per_image=gflop)
+        row.max_abs_err_vs_fp32 = (out.cpu() - reference.cpu()).abs().max().item() if reference is not None else math.nan
+        row.psnr_vs_fp32 = psnr(out.cpu(), reference.cpu()) if reference is not None else math.nan
+
+        def call_official(inputs: dict) -> torch.Tensor:
+            with torch.no_grad():
+                return official(inputs)
+
+        row.latency_ms = statistics.median(time_fn(lambda: call_official(x1), device, runs=runs)) * 1e3
+        if batch > 1:
+            xb = case.make_inputs(model, batch)
+            with PeakMemory(device) as mem:
+                tb = time_fn(lambda: call_official(xb), device, runs=max(1, runs // 2))
+            row.batch, row.throughput = batch, batch / statistics.median(tb)
+            row.peak_mem_mb = mem.peak_mb
+        else:
+            row.batch, row.throughput = 1, 1e3 / row.latency_ms
+        row.achieved_gflops = gflop * row.throughput
+        row.frac_fp32_peak = row.achieved_gflops / peaks["fp32"]
+        row.frac_bf16_peak = row.achieved_gflops / peaks["bf16"]
+        for r in rows:
+            r.speedup_vs_official = row.latency_ms / r.latency_ms
+            r.extra["throughput_speedup_vs_official"] = r.throughput / row.throughput
+        rows.append(row)
+        log(format_row(row))
+    return rows
+
+
+HEADER = (f"{'path':<40} {'mode':<14} {'dtype':<9} {'lat@1 ms':>9} {'batch':>5} {'img/s':>7} {'peak MB':>8} "
+          f"{'GFLOP/img':>9} {'GFLOP/s':>8} {'%fp32pk':>7} {'%bf16pk':>7} {'PSNR':>6} {'x offic.':>8}")
+
+
+def format_row(r: Row) -> str:
+    def f(v: float, spec: str) -> str:
+        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+
+    return (f"{r.path:<40} {r.mode:<14} {r.dtype:<9} {f(r.latency_ms, '9.1f')} {r.batch:>5} "
+            f"{f(r.throughput, '7.2f')} {f(r.peak_mem_mb, '8.0f')} {f(r.gflop_per_image, '9.2f')} "
+            f"{f(r.achieved_gflops, '8.1f')} {f(100 * r.frac_fp32_peak, '6.0f')}% {f(100 * r.frac_bf16_peak, '6.0f')}% "
+            f"{f(r.psnr_vs_fp32, '6.1f')} {f(r.speedup_vs_official, '7.2f')}x")
+
+
+def environment(device: torch.device) -> dict:
+    from .nn.fast import cpu_flags
+
+    info = {
+        "date": time.strftime("%Y-%m-%d"),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "device": str(device),
+        "cpu": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "cpu_bf16_native": bool({"amx_bf16", "avx512_bf16"} & cpu_flags()),
+        "auto_compute_dtype": str(auto_compute_dtype(device)).replace("torch.", ""),
+    }
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m hubmodels.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("family", choices=sorted(registry.FAMILY_PACKAGES))
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    parser.add_argument("--modes", nargs="+", default=["fp32", "fast"], choices=MODES)
+    parser.add_argument("--batch", type=int, default=16, help="batch size for the throughput figure")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per figure (median reported)")
+    parser.add_argument("--official", type=Path, help="local checkout of the official repository to time beside ours")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--quick", action="store_true", help="small configurations (a smoke test, not a benchmark)")
+    parser.add_argument("--configs", nargs="+", help="only these configurations (family-specific names)")
+    parser.add_argument("--paths", nargs="+", help="only these paths (e.g. latent_guided)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from .hub import parse_device
+
+    device = parse_device(args.device)
+    module = registry.family_module(args.family, "bench")
+    cases: list[BenchCase] = module.cases(args)
+    if not cases:
+        print("no benchmark cases selected", file=sys.stderr)
+        return 2
+    if args.official is not None and not args.official.is_dir():
+        print(f"error: --official {args.official} is not a folder (a checkout of the official repository)",
+              file=sys.stderr)
+        return 2
+    env = environment(device)
+    n = 256 if args.quick else 1024
+    peaks = {"fp32": matmul_peak(torch.float32, device, n=n), "bf16": matmul_peak(torch.bfloat16, device, n=n)}
+    env["matmul_peak_gflops"] = peaks
+    print("# " + ", ".join(f"{k}={v}" for k, v in env.items() if k != "matmul_peak_gflops"))
+    print(f"# plain {n}x{n} matmul: fp32 {peaks['fp32']:.1f} GFLOP/s, bf16 {peaks['bf16']:.1f} GFLOP/s")
+    print(HEADER)
+    rows: list[Row] = []
+    for case in cases:
+        rows += run_case(case, args.modes, device, batch=args.batch, runs=args.runs, peaks=peaks,
+                         official_dir=args.official, log=lambda line: print(line, flush=True))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"environment": env, "rows": [asdict(r) for r in rows]}, indent=2))
+        print(f"# wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The benchmark harness on a small StarGAN v2 configuration (figures are not asserted: this is not a timed test)."""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from hubmodels.bench import main
+from hubmodels.nn.fast import auto_compute_dtype, psnr
+
+
+def test_quick_bench_reports_every_figure(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["stargan_v2", "--quick", "--runs", "1", "--batch", "2", "--modes", "fp32", "fast", "bf16",
+                 "--paths", "latent_guided", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "GFLOP/img" in text and "stargan_v2/tiny_64/latent_guided" in text
+    data = json.loads(out.read_text())
+    assert data["environment"]["matmul_peak_gflops"]["fp32"] > 0
+    rows = {r["mode"]: r for r in data["rows"]}
+    assert set(rows) == {"fp32", "fast", "bf16"}
+    for r in rows.values():
+        assert r["latency_ms"] > 0 and r["throughput"] > 0 and r["batch"] == 2
+        assert r["gflop_per_image"] > 0.05  # counted from the convolutions, not guessed
+        assert math.isclose(r["achieved_gflops"], r["gflop_per_image"] * r["throughput"], rel_tol=1e-6)
+    assert rows["fast"]["dtype"] == str(auto_compute_dtype("cpu")).replace("torch.", "")
+    # every fast path stays within 35 dB of fp32
+    assert rows["bf16"]["dtype"] == "bfloat16" and rows["bf16"]["psnr_vs_fp32"] >= 35
+    assert rows["fast"]["psnr_vs_fp32"] >= 35
+
+
+def test_psnr():
+    a = torch.zeros(1, 3, 8, 8)
+    assert psnr(a, a) == float("inf")
+    assert abs(psnr(a, a + 0.02) - 20 * math.log10(2 / 0.02)) < 1e-3
+
+
+def test_bad_arguments(capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        main(["stargan_v2", "--modes", "int4"])
+    assert main(["stargan_v2", "--quick", "--official", str(tmp_path / "nope")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
+OFFICIAL = os.environ.get("HUBMODELS_OFFICIAL_STARGAN_V2")
+
+
+@pytest.mark.skipif(not OFFICIAL, reason="set HUBMODELS_OFFICIAL_STARGAN_V2 to a clovaai/stargan-v2 checkout")
+def test_official_side_by_side_agrees(tmp_path):
+    out = tmp_path / "b.json"
+    assert main(["stargan_v2", "--configs", "afhq_256", "--paths", "latent_guided", "--runs", "1", "--batch", "1",
+                 "--modes", "fp32", "--official", OFFICIAL, "--json", str(out)]) == 0
+    rows = {r["mode"]: r for r in json.loads(out.read_text())["rows"]}
+    assert rows["official-fp32"]["max_abs_err_vs_fp32"] < 1e-3
+    assert rows["fp32"]["speedup_vs_official"] > 0
