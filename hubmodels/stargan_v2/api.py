@@ -45,15 +45,20 @@ def latent_codes(model: "StarGANv2", seeds: Sequence[int]) -> Tensor:
     return torch.stack(zs).to(model.device)
 
 
+def mean_style(model: "StarGANv2", domain: int, z_many: Tensor) -> Tensor:
+    """Mean mapping-network style of ``domain`` over the latent codes ``z_many``: (1, style_dim)."""
+    y = torch.full((z_many.shape[0],), int(domain), dtype=torch.long, device=model.device)
+    with torch.inference_mode(), _autocast(model):
+        return model.mapping_network(z_many.to(model.device, model.dtype), y).float().mean(0, keepdim=True)
+
+
 def average_style(model: "StarGANv2", domain: int, *, num: int = AVG_STYLE_LATENTS, seed: int = 0) -> Tensor:
-    """Mean mapping-network style of a domain (the truncation centre), cached per model, device and domain."""
+    """The truncation centre of a domain (official: mean over 10000 codes), cached per model and domain."""
     cache: dict = model.__dict__.setdefault("_avg_style_cache", {})
     key = (domain, num, seed, model.device, model.dtype)
     if key not in cache:
-        z = torch.randn(num, model.latent_dim, generator=torch.Generator().manual_seed(seed)).to(model.device)
-        y = torch.full((num,), domain, dtype=torch.long, device=model.device)
-        with torch.inference_mode(), _autocast(model):
-            cache[key] = model.mapping_network(z.to(model.dtype), y).float().mean(0, keepdim=True)
+        z = torch.randn(num, model.latent_dim, generator=torch.Generator().manual_seed(seed))
+        cache[key] = mean_style(model, domain, z)
     return cache[key]
 
 

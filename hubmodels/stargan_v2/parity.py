@@ -22,6 +22,7 @@ from .convert import (
     fan_state_from_wing,
     load_official,
 )
+from . import api
 from .model import StarGANv2
 from .networks import Discriminator
 
@@ -35,21 +36,18 @@ NUM_AVERAGE_STYLES = 10000  # latent codes the official code averages for the tr
 # inference routines (official core/utils.py semantics)
 
 
-@torch.no_grad()
 def average_style(model: StarGANv2, y: int, z_many: Tensor | None = None,
                   num: int = NUM_AVERAGE_STYLES, generator: torch.Generator | None = None) -> Tensor:
     """Mean style of domain ``y`` over many latent codes: the centre of the truncation trick, (1, style_dim)."""
-    device = next(model.parameters()).device
     if z_many is None:
-        z_many = torch.randn(num, model.latent_dim, generator=generator, device="cpu").to(device)
-    y_many = torch.full((z_many.size(0),), int(y), dtype=torch.long, device=z_many.device)
-    return model.mapping_network(z_many, y_many).mean(dim=0, keepdim=True)
+        z_many = torch.randn(num, model.latent_dim, generator=generator)
+    return api.mean_style(model, int(y), z_many)
 
 
 @torch.no_grad()
 def latent_guided(model: StarGANv2, x_src: Tensor, y_trg_list: list[Tensor], z_trg_list: Tensor | list[Tensor],
                   z_many: Tensor | None = None, psi: float = 1.0) -> tuple[Tensor, Tensor]:
-    """Latent-guided synthesis (official ``translate_using_latent``).
+    """Latent-guided synthesis (official ``translate_using_latent``), through the inference API's path.
 
     For each target label batch ``y_trg`` and each latent batch ``z_trg``: ``s = lerp(s_avg, F(z_trg, y_trg), psi)``
     with ``s_avg`` the average style of domain ``y_trg[0]``, then ``G(x_src, s)``.
@@ -64,7 +62,7 @@ def latent_guided(model: StarGANv2, x_src: Tensor, y_trg_list: list[Tensor], z_t
         averages.append(s_avg)
         for z_trg in z_trg_list:
             s_trg = torch.lerp(s_avg.expand(n, -1), model.mapping_network(z_trg, y_trg), psi)
-            rows.append(model.generator(x_src, s_trg, masks=masks))
+            rows.append(api.translate(model, x_src, s_trg, masks=masks, batch_size=n))
     return torch.cat(rows, dim=0), torch.cat(averages, dim=0)
 
 
@@ -80,7 +78,7 @@ def reference_guided(model: StarGANv2, x_src: Tensor, x_ref: Tensor, y_ref: Tens
     s_ref = model.style_encoder(x_ref, y_ref)
     rows = [torch.ones_like(x_src[:1]), x_src]
     for i in range(x_ref.size(0)):
-        rows += [x_ref[i:i + 1], model.generator(x_src, s_ref[i:i + 1].expand(n, -1), masks=masks)]
+        rows += [x_ref[i:i + 1], api.translate(model, x_src, s_ref[i:i + 1].expand(n, -1), masks=masks, batch_size=n)]
     return torch.cat(rows, dim=0), s_ref
 
 
@@ -88,10 +86,9 @@ def reference_guided(model: StarGANv2, x_src: Tensor, x_ref: Tensor, y_ref: Tens
 def translate_and_reconstruct(model: StarGANv2, x_src: Tensor, y_src: Tensor, x_ref: Tensor,
                               y_ref: Tensor) -> Tensor:
     """Cycle consistency grid (official ``translate_and_reconstruct``): cat([x_src, x_ref, x_fake, x_rec])."""
-    s_ref = model.style_encoder(x_ref, y_ref)
-    x_fake = model.generator(x_src, s_ref, masks=model.get_masks(x_src))
-    s_src = model.style_encoder(x_src, y_src)
-    x_rec = model.generator(x_fake, s_src, masks=model.get_masks(x_fake))
+    n = x_src.size(0)
+    x_fake = api.translate(model, x_src, model.style_encoder(x_ref, y_ref), batch_size=n)
+    x_rec = api.translate(model, x_fake, model.style_encoder(x_src, y_src), batch_size=n)
     return torch.cat([x_src, x_ref, x_fake, x_rec], dim=0)
 
 
