@@ -31,7 +31,6 @@ _bootstrap()
 import common  # noqa: E402  (before torch: it imports `spaces` for ZeroGPU)
 import gradio as gr  # noqa: E402
 
-from hubmodels.stargan_v2 import api as stargan_api  # noqa: E402
 
 FAMILY = "stargan_v2"
 FAMILY_LABEL = "StarGAN v2"
@@ -85,14 +84,6 @@ def _load(model_id: str):
     return common.load_model(model_id, families=(FAMILY,))
 
 
-def _call(model, name: str, *args, **kwargs):
-    """``model.<name>(...)`` when the model class has the method, else the function of the inference API."""
-    method = getattr(model, name, None)
-    if callable(method):
-        return method(*args, **kwargs)
-    return getattr(stargan_api, name)(model, *args, **kwargs)
-
-
 def _domain(model_id: str, model, value, what: str) -> str:
     return common.check_choice(what, value, list(model.domains), owner=f"model {model_id}")
 
@@ -104,19 +95,19 @@ def _domain(model_id: str, model, value, what: str) -> str:
 @common.gpu
 def _run_latent(model_id: str, image, domain: str, seed: int, num_samples: int, psi: float):
     model = common.load_model(model_id)
-    return _call(model, "latent_guided", image, domain, num_samples=num_samples, seed=seed, psi=psi)
+    return model.latent_guided(image, domain, num_samples=num_samples, seed=seed, psi=psi)
 
 
 @common.gpu
 def _run_reference(model_id: str, image, reference, reference_domain: str):
     model = common.load_model(model_id)
-    return _call(model, "reference_guided", image, reference, reference_domain)
+    return model.reference_guided(image, reference, reference_domain)
 
 
 @common.gpu
 def _run_interpolate(model_id: str, image, domain: str, seed_a: int, seed_b: int, steps: int, psi: float):
     model = common.load_model(model_id)
-    return _call(model, "interpolate", image, domain, seed_a=seed_a, seed_b=seed_b, steps=steps, psi=psi)
+    return model.interpolate(image, domain, seed_a=seed_a, seed_b=seed_b, steps=steps, psi=psi)
 
 
 @common.user_errors
