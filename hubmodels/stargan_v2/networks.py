@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..nn.ops import can_fold, upsample2x_conv3x3
+
 __all__ = [
     "ResBlk",
     "AdaIN",
@@ -68,10 +70,11 @@ class ResBlk(nn.Module):
             self.conv1x1 = nn.Conv2d(dim_in, dim_out, 1, 1, 0, bias=False)
 
     def _shortcut(self, x: Tensor) -> Tensor:
-        if self.learned_sc:
-            x = self.conv1x1(x)
+        # pooling first is the same linear map as the official conv-then-pool, on 4x fewer pixels
         if self.downsample:
             x = F.avg_pool2d(x, 2)
+        if self.learned_sc:
+            x = self.conv1x1(x)
         return x
 
     def _residual(self, x: Tensor) -> Tensor:
@@ -123,17 +126,21 @@ class AdainResBlk(nn.Module):
             self.conv1x1 = nn.Conv2d(dim_in, dim_out, 1, 1, 0, bias=False)
 
     def _shortcut(self, x: Tensor) -> Tensor:
-        if self.upsample:
-            x = F.interpolate(x, scale_factor=2, mode="nearest")
+        # a 1x1 conv commutes with nearest upsampling: run it on 4x fewer pixels
         if self.learned_sc:
             x = self.conv1x1(x)
+        if self.upsample:
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
         return x
 
     def _residual(self, x: Tensor, s: Tensor) -> Tensor:
         x = F.leaky_relu(self.norm1(x, s), _LRELU_SLOPE)
-        if self.upsample:
-            x = F.interpolate(x, scale_factor=2, mode="nearest")
-        x = self.conv1(x)
+        if self.upsample and not torch.is_grad_enabled() and can_fold(self.conv1):
+            x = upsample2x_conv3x3(x, self.conv1)  # exact polyphase form, inference only
+        else:
+            if self.upsample:
+                x = F.interpolate(x, scale_factor=2, mode="nearest")
+            x = self.conv1(x)
         x = F.leaky_relu(self.norm2(x, s), _LRELU_SLOPE)
         return self.conv2(x)
 

@@ -1,0 +1,57 @@
+"""Exact rewrites of common GAN layer patterns that cost fewer FLOPs at inference.
+
+``upsample2x_conv3x3``: nearest 2x upsampling followed by a 3x3 convolution (padding 1) equals, per output
+phase (row parity a, column parity b), a 2x2 convolution of the *low-resolution* input whose taps are sums of
+the 3x3 taps. All four phases run as one 2x2 convolution with 4x the output channels over the input padded by
+one pixel, then interleave: 16 instead of 36 multiply-adds per input pixel and channel pair (2.25x fewer),
+and the 4x larger upsampled tensor is never built.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+# For output phase a (0: even rows, 1: odd rows), which 3x3 kernel rows fold into each of the 2 taps.
+_FOLD = {0: ((0,), (1, 2)), 1: ((0, 1), (2,))}
+
+
+def polyphase_weight(weight: Tensor) -> Tensor:
+    """(Cout, Cin, 3, 3) -> (4 * Cout, Cin, 2, 2), phases ordered (0,0), (0,1), (1,0), (1,1)."""
+    phases = []
+    for a in (0, 1):
+        rows = [weight[:, :, list(r), :].sum(2) for r in _FOLD[a]]  # each (Cout, Cin, 3)
+        rows_w = torch.stack(rows, dim=2)  # (Cout, Cin, 2, 3)
+        for b in (0, 1):
+            cols = [rows_w[:, :, :, list(c)].sum(3) for c in _FOLD[b]]
+            phases.append(torch.stack(cols, dim=3))  # (Cout, Cin, 2, 2)
+    return torch.cat(phases, dim=0)
+
+
+def upsample2x_conv3x3(x: Tensor, conv: nn.Conv2d) -> Tensor:
+    """``conv(F.interpolate(x, scale_factor=2, mode="nearest"))`` for a 3x3, stride-1, padding-1 conv."""
+    cache = conv.__dict__.get("_polyphase")
+    key = (conv.weight._version, conv.weight.data_ptr(), conv.weight.dtype, conv.weight.device)
+    if cache is None or cache[0] != key:
+        with torch.no_grad():
+            w = polyphase_weight(conv.weight.detach())
+            if conv.weight.is_contiguous(memory_format=torch.channels_last):
+                w = w.contiguous(memory_format=torch.channels_last)
+            bias = conv.bias.detach().repeat(4) if conv.bias is not None else None
+        cache = (key, w, bias)
+        conv.__dict__["_polyphase"] = cache
+    _, w, bias = cache
+    n, _, h, wd = x.shape
+    cout = conv.out_channels
+    y = F.conv2d(F.pad(x, (1, 1, 1, 1)), w.to(x.dtype), None if bias is None else bias.to(x.dtype))
+    # y: (N, 4*Cout, H+1, W+1); phase (a, b) lives at rows a..a+H, cols b..b+W of its channel block
+    layout = torch.channels_last if y.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+    out = torch.empty((n, cout, 2 * h, 2 * wd), dtype=y.dtype, device=y.device, memory_format=layout)
+    for i, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+        out[:, :, a::2, b::2] = y[:, i * cout:(i + 1) * cout, a:a + h, b:b + wd]
+    return out
+
+
+def can_fold(conv: nn.Conv2d) -> bool:
+    return (conv.kernel_size == (3, 3) and conv.stride == (1, 1) and conv.padding == (1, 1)
+            and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros")
