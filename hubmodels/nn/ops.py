@@ -55,3 +55,49 @@ def upsample2x_conv3x3(x: Tensor, conv: nn.Conv2d) -> Tensor:
 def can_fold(conv: nn.Conv2d) -> bool:
     return (conv.kernel_size == (3, 3) and conv.stride == (1, 1) and conv.padding == (1, 1)
             and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros")
+
+
+def fused_instance_norm(x: Tensor, scale: Tensor | None = None, shift: Tensor | None = None,
+                        eps: float = 1e-5) -> Tensor:
+    """Instance normalisation folded with a per-(sample, channel) affine into a single ``x * a + b`` pass.
+
+    Same math as ``InstanceNorm2d`` (biased variance, ``eps`` inside the root) followed by
+    ``scale * x_hat + shift``; ``scale``/``shift`` are (C,) or (N, C). PyTorch's instance norm reshapes to
+    batch norm and copies channels-last tensors to NCHW and back; this keeps the layout and reads x twice.
+    Statistics are computed in fp32 whatever the input dtype.
+    """
+    xf = x if x.dtype == torch.float32 else x.float()
+    var, mean = _spatial_var_mean(xf)
+    a = torch.rsqrt(var + eps)
+    if scale is not None:
+        a = a * scale.reshape(scale.shape[0] if scale.dim() == 2 else 1, -1, 1, 1).float()
+    b = -mean * a
+    if shift is not None:
+        b = b + shift.reshape(shift.shape[0] if shift.dim() == 2 else 1, -1, 1, 1).float()
+    return torch.addcmul(b.to(x.dtype), x, a.to(x.dtype))
+
+
+def _spatial_var_mean(x: Tensor) -> tuple[Tensor, Tensor]:
+    """Biased variance and mean over H, W as (N, C, 1, 1), two-pass (no E[x^2] - E[x]^2 cancellation).
+
+    For channels-last tensors the reduction over the strided H, W axes is slow; as (N, HW, C) it becomes a
+    batched (1 x HW) @ (HW x C) matmul, several times faster.
+    """
+    n, c, h, w = x.shape
+    if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
+        var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
+        return var, mean
+    rows = x.permute(0, 2, 3, 1).reshape(n, h * w, c)
+    weights = torch.full((n, 1, h * w), 1.0 / (h * w), dtype=x.dtype, device=x.device)
+    mean = torch.bmm(weights, rows)  # (N, 1, C)
+    dev = (rows - mean).square_()
+    var = torch.bmm(weights, dev)
+    return var.reshape(n, c, 1, 1), mean.reshape(n, c, 1, 1)
+
+
+def instance_norm(norm: nn.InstanceNorm2d, x: Tensor) -> Tensor:
+    """``norm(x)`` through :func:`fused_instance_norm` at inference (no running stats), else the module."""
+    if torch.is_grad_enabled() or norm.track_running_stats:
+        return norm(x)
+    return fused_instance_norm(x, norm.weight if norm.affine else None, norm.bias if norm.affine else None,
+                               norm.eps)
