@@ -174,12 +174,13 @@ def run_case(case: BenchCase, modes: list[str], device: torch.device, *, batch: 
             row.psnr_vs_fp32 = psnr(out1.cpu(), reference.cpu())
             row.max_abs_err_vs_fp32 = (out1.cpu() - reference.cpu()).abs().max().item()
         row.gflop_per_image = gflop
-        t1 = time_fn(lambda: call(x1), device, runs=runs)
+        warmup = 3 if mode == "compile" else 1  # recompiles per new shape must not land in the timings
+        t1 = time_fn(lambda: call(x1), device, runs=runs, warmup=warmup)
         row.latency_ms = statistics.median(t1) * 1e3
         if batch > 1:
             xb = case.make_inputs(model, batch)
             with PeakMemory(device) as mem:
-                tb = time_fn(lambda: call(xb), device, runs=max(1, runs // 2))
+                tb = time_fn(lambda: call(xb), device, runs=max(1, runs // 2), warmup=warmup)
             row.batch = batch
             row.throughput = batch / statistics.median(tb)
         else:

@@ -158,9 +158,10 @@ def test_latent_guided_matches_library_and_seeds(served, source):
     assert all(im.shape == (32, 32, 3) for im in images)
 
     again = client.predict(DEFAULT_ID, handle_file(source), "dog", 7, 1, 1.0, api_name="/latent_guided")
-    np.testing.assert_array_equal(_pixels(again[0]["image"]), images[0])  # same seed, same image
+    # same seed, same image (batch 1 vs batch 3: float rounding may move a pixel by one level)
+    assert np.abs(_pixels(again[0]["image"]).astype(int) - images[0].astype(int)).max() <= 1
     shifted = client.predict(DEFAULT_ID, handle_file(source), "dog", 8, 1, 1.0, api_name="/latent_guided")
-    np.testing.assert_array_equal(_pixels(shifted[0]["image"]), images[1])  # sample k is seed + k
+    assert np.abs(_pixels(shifted[0]["image"]).astype(int) - images[1].astype(int)).max() <= 1  # sample k: seed + k
     assert np.abs(images[0].astype(int) - images[1].astype(int)).max() > 0  # different seeds differ
 
     # The Space serves exactly what the library computes (PNG round trip is lossless).
