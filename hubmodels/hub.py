@@ -430,6 +430,7 @@ class HubModel(
         target = root / local_name(repo_id)
         root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=root))
+        staging.chmod(0o755)  # mkdtemp makes it private; a published model is for every user
         self._card_repo_id = repo_id  # the card names the repo id, not the staging folder
         try:
             self.save_pretrained(staging, storage_dtype=storage_dtype)
