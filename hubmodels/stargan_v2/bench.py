@@ -79,12 +79,16 @@ def _stub_optional_imports() -> None:
 
         munch.Munch = Munch
         sys.modules["munch"] = munch
-    for name in ("cv2", "skimage", "skimage.filters"):
-        if importlib.util.find_spec(name.split(".")[0]) is None and name not in sys.modules:
-            module = types.ModuleType(name)
-            module.gaussian = None
-            module.filters = module
-            sys.modules[name] = module
+    for top, subs in (("cv2", ()), ("skimage", ("filters",))):
+        if top in sys.modules or importlib.util.find_spec(top) is not None:
+            continue
+        module = types.ModuleType(top)
+        sys.modules[top] = module
+        for sub in subs:
+            child = types.ModuleType(f"{top}.{sub}")
+            child.gaussian = None
+            setattr(module, sub, child)
+            sys.modules[f"{top}.{sub}"] = child
 
 
 def load_official_modules(checkout: Path):
