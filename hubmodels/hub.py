@@ -345,6 +345,13 @@ class HubModel(
     def _save_pretrained(self, save_directory: Path) -> None:
         from safetensors.torch import save_file
 
+        dropped = sorted(set(self.config_fields()) - set(self._hub_mixin_config or {}))
+        if dropped:  # the mixin silently leaves out arguments it cannot write as JSON
+            raise HubModelError(
+                f"cannot save {type(self).__name__}: constructor argument(s) {', '.join(dropped)} are not "
+                "JSON-serialisable, so config.json could not rebuild the model; use plain numbers, strings, lists"
+            )
+
         tensors: dict[str, torch.Tensor] = {}
         seen: dict[int, str] = {}
         for key, value in self.state_dict().items():

@@ -322,3 +322,15 @@ def test_forced_bf16_autocast_runs(tmp_path, x):
         out = model(x)
     assert out.dtype == torch.bfloat16
     torch.testing.assert_close(out.float(), make_model()(x), atol=5e-2, rtol=5e-2)
+
+
+class DeviceArgNet(HubModel, family="devicefam", license="mit"):
+    def __init__(self, width: int = 2, device: object = None):
+        super().__init__()
+        self.lin = nn.Linear(width, width)
+
+
+def test_non_json_constructor_argument_is_refused(tmp_path):
+    with pytest.raises(HubModelError, match="device are not JSON-serialisable"):
+        DeviceArgNet(device=torch.device("cpu")).save_pretrained(tmp_path / "d")
+    DeviceArgNet().save_pretrained(tmp_path / "ok")  # None is fine
