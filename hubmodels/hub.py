@@ -279,6 +279,13 @@ class HubModel(
         if citation is not None:
             cls.citation = citation
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> "HubModel":
+        instance = super().__new__(cls, *args, **kwargs)
+        names = list(cls._hub_mixin_init_parameters)[1:]
+        passed = {**dict(zip(names, args)), **kwargs}
+        instance.__dict__["_unserialisable_args"] = [k for k, v in passed.items() if not cls._is_jsonable(v)]
+        return instance
+
     def __init__(self) -> None:
         super().__init__()
         self.card = CardInfo()
@@ -345,8 +352,9 @@ class HubModel(
     def _save_pretrained(self, save_directory: Path) -> None:
         from safetensors.torch import save_file
 
-        dropped = sorted(set(self.config_fields()) - set(self._hub_mixin_config or {}))
-        if dropped:  # the mixin silently leaves out arguments it cannot write as JSON
+        dropped = sorted(set(self.__dict__.get("_unserialisable_args", ()))
+                         | (set(self.config_fields()) - set(self._hub_mixin_config or {})))
+        if dropped:  # the mixin silently leaves out (or defaults) arguments it cannot write as JSON
             raise HubModelError(
                 f"cannot save {type(self).__name__}: constructor argument(s) {', '.join(dropped)} are not "
                 "JSON-serialisable, so config.json could not rebuild the model; use plain numbers, strings, lists"
