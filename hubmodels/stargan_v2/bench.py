@@ -68,7 +68,7 @@ def run_reference(model: StarGANv2, inputs: dict) -> torch.Tensor:
 
 def _stub_optional_imports() -> None:
     """core/wing.py imports cv2, skimage and munch at module level for face alignment only."""
-    if importlib.util.find_spec("munch") is None and "munch" not in sys.modules:
+    if "munch" not in sys.modules and importlib.util.find_spec("munch") is None:
         munch = types.ModuleType("munch")
 
         class Munch(dict):
