@@ -374,8 +374,7 @@ class HubModel(
         save_file(tensors, str(save_directory / WEIGHTS_NAME),
                   metadata={"format": "pt", "family": self.family, "architecture": self.architecture})
         (save_directory / CONFIG_NAME).write_text(json.dumps(self.config, indent=2, sort_keys=True) + "\n")
-        for stale in (SAMPLE_NAME,):
-            (save_directory / stale).unlink(missing_ok=True)
+        (save_directory / SAMPLE_NAME).unlink(missing_ok=True)  # no stale sample from an earlier save
         if self.card.sample_image is not None:
             self.card.sample_image.save(save_directory / SAMPLE_NAME)
         (save_directory / METRICS_NAME).write_text(json.dumps(self.card.metrics, indent=2, sort_keys=True) + "\n")
@@ -595,7 +594,7 @@ class HubModel(
         """The context inference runs in: autocast to ``compute_dtype`` when it is lower than the weights."""
         from .nn.fast import autocast_context
 
-        return autocast_context(self.device, self.dtype, self.compute_dtype)
+        return autocast_context(self.device, self.compute_dtype)
 
     # ---- conveniences ---------------------------------------------------------------------
 

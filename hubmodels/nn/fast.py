@@ -44,9 +44,8 @@ def auto_compute_dtype(device: torch.device | str) -> torch.dtype:
     return torch.float32
 
 
-def autocast_context(device: torch.device, param_dtype: torch.dtype,
-                     compute_dtype: torch.dtype | None) -> ContextManager:  # noqa: ARG001 (param_dtype kept for callers)
-    """Autocast when the compute dtype is a lower precision than the weights; otherwise run as stored."""
+def autocast_context(device: torch.device, compute_dtype: torch.dtype | None) -> ContextManager:
+    """Autocast to a half-precision compute dtype; fp32 (or None) runs as stored."""
     if compute_dtype is None or compute_dtype == torch.float32:
         return nullcontext()
     # also when the weights are already half precision: autocast keeps norms and reductions in fp32

@@ -48,7 +48,7 @@ def latent_codes(model: "StarGANv2", seeds: Sequence[int]) -> Tensor:
 def mean_style(model: "StarGANv2", domain: int, z_many: Tensor) -> Tensor:
     """Mean mapping-network style of ``domain`` over the latent codes ``z_many``: (1, style_dim)."""
     y = torch.full((z_many.shape[0],), int(domain), dtype=torch.long, device=model.device)
-    with torch.inference_mode(), _autocast(model):
+    with torch.inference_mode(), model.autocast():
         return model.mapping_network(z_many.to(model.device, model.dtype), y).float().mean(0, keepdim=True)
 
 
@@ -60,10 +60,6 @@ def average_style(model: "StarGANv2", domain: int, *, num: int = AVG_STYLE_LATEN
         z = torch.randn(num, model.latent_dim, generator=torch.Generator().manual_seed(seed))
         cache[key] = mean_style(model, domain, z)
     return cache[key]
-
-
-def _autocast(model: "StarGANv2"):
-    return model.autocast()
 
 
 def check_count(name: str, value: Any, low: int = 1, high: int = MAX_SAMPLES) -> int:
@@ -86,7 +82,7 @@ def style_from_latent(model: "StarGANv2", domain: int | str, seeds: int | Sequen
     psi = check_psi(psi)
     z = latent_codes(model, seeds)
     y = torch.full((len(seeds),), y_index, dtype=torch.long, device=model.device)
-    with torch.inference_mode(), _autocast(model):
+    with torch.inference_mode(), model.autocast():
         s = model.mapping_network(z.to(model.dtype), y).float()
         if psi != 1.0:
             s = torch.lerp(average_style(model, y_index), s, psi)
@@ -100,7 +96,7 @@ def style_from_reference(model: "StarGANv2", references: Any, domain: int | str 
     if len(domains) != x_ref.shape[0]:
         raise ValueError(f"got {x_ref.shape[0]} reference images but {len(domains)} reference domains")
     y = torch.tensor([model.domain_index(d) for d in domains], dtype=torch.long, device=model.device)
-    with torch.inference_mode(), _autocast(model):
+    with torch.inference_mode(), model.autocast():
         return model.style_encoder(x_ref.to(model.dtype), y).float()
 
 
@@ -110,7 +106,7 @@ def translate(model: "StarGANv2", x: Tensor, s: Tensor, *, masks: tuple[Tensor, 
     if x.shape[0] != s.shape[0]:
         raise ValueError(f"{x.shape[0]} images but {s.shape[0]} style codes")
     outs = []
-    with torch.inference_mode(), _autocast(model):
+    with torch.inference_mode(), model.autocast():
         for i in range(0, x.shape[0], batch_size):
             xi = x[i:i + batch_size].to(model.dtype)
             mi = None
@@ -125,7 +121,7 @@ def translate(model: "StarGANv2", x: Tensor, s: Tensor, *, masks: tuple[Tensor, 
 def _source_masks(model: "StarGANv2", x: Tensor, repeat: int) -> tuple[Tensor, Tensor] | None:
     if model.w_hpf <= 0:
         return None
-    with torch.inference_mode(), _autocast(model):
+    with torch.inference_mode(), model.autocast():
         m0, m1 = model.get_masks(x.to(model.dtype))
     return m0.repeat_interleave(repeat, 0), m1.repeat_interleave(repeat, 0)
 
