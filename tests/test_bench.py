@@ -33,6 +33,16 @@ def test_quick_bench_reports_every_figure(tmp_path, capsys):
     assert rows["fast"]["psnr_vs_fp32"] >= 35
 
 
+def test_many_styles_of_one_source_share_the_encoder(tmp_path):
+    out = tmp_path / "bench.json"
+    assert main(["stargan_v2", "--quick", "--runs", "1", "--batch", "2", "--modes", "fp32",
+                 "--paths", "latent_guided", "latent_guided_x4", "--json", str(out)]) == 0
+    rows = {r["path"].rsplit("/", 1)[-1]: r for r in json.loads(out.read_text())["rows"]}
+    one, four = rows["latent_guided"]["gflop_per_image"], rows["latent_guided_x4"]["gflop_per_image"]
+    # four outputs for less than four times the work of one: the style-free encoder runs once
+    assert one * 2 < four < one * 3.8
+
+
 def test_psnr():
     a = torch.zeros(1, 3, 8, 8)
     assert psnr(a, a) == float("inf")

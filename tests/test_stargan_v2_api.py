@@ -1,6 +1,8 @@
 """StarGAN v2 inference API: what a user calls, on a small random model and on the FAN reference case."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -157,3 +159,27 @@ def test_fast_path_still_matches_official(case):
                           masks=masks)
     ref = tensors[next(iter(check["outputs"].values()))]
     torch.testing.assert_close(out.contiguous(), ref, atol=check["atol"], rtol=check["rtol"])
+
+
+@pytest.mark.parametrize("case", [None, "stargan_v2_hpf_fan"])
+@pytest.mark.parametrize("fast", [False, True])
+def test_shared_content_matches_translating_each_output(model, faces, case, fast):
+    """Encoding a source once for all its styles gives what the generator gives per (source, style) pair."""
+    from hubmodels.stargan_v2.api import prepare, translate, translate_styles
+
+    m = model
+    if case is not None:
+        if not (REFERENCE / case).is_dir():
+            pytest.skip("reference case not available")
+        m = StarGANv2.from_official(REFERENCE / case / "100000_nets_ema.ckpt").eval()
+    if fast:
+        m = copy.deepcopy(m).optimize_for_inference("float32")
+    x = prepare(m, faces[:2])
+    k = 3
+    s = m.style_from_latent(1, list(range(k))).repeat(2, 1)
+    reference = translate(m, x.repeat_interleave(k, 0), s, batch_size=1)
+    for batch_size in (1, 2, 16):  # sources split over chunks, styles split over chunks, all at once
+        torch.testing.assert_close(translate_styles(m, x, s, batch_size=batch_size), reference,
+                                   atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="split evenly"):
+        translate_styles(m, x, s[:5])

@@ -491,7 +491,9 @@ def evaluate(ema, pool: DomainPool, seed: int, batch_size: int = 16) -> dict[str
     * diversity_l1: mean |G(x, F(z1)) - G(x, F(z2))| (higher: styles matter; DS loss's quantity),
     * cycle_l1: mean |G(G(x, F(z)), E(x)) - x| (lower: the source survives the round trip),
     * style_recon_l1: mean |E(G(x, s)) - s| (lower: the output carries the style it was given),
-    * change_l1: mean |G(x, F(z)) - x| (how much a translation changes the image).
+    * change_l1: mean |G(x, F(z)) - x| (how much a translation changes the image),
+    * on SynthFaces, the pose figures of :func:`hubmodels.stargan_v2.metrics.synthfaces_pose`
+      (pose_gap > 0: the outputs follow the source's layout; real_pose_gap is the data's ceiling).
     """
     ema.eval()
     device = ema.device
@@ -516,7 +518,14 @@ def evaluate(ema, pool: DomainPool, seed: int, batch_size: int = 16) -> dict[str
             sums["style_recon_l1"] += (ema.style_encoder(f1, t) - s1).abs().mean().item() * w
             sums["change_l1"] += (f1 - x).abs().mean().item() * w
             count += w
-    return {k: round(v / max(count, 1), 5) for k, v in sums.items()}
+    metrics = {k: round(v / max(count, 1), 5) for k, v in sums.items()}
+    from hubmodels.data.synthfaces import SynthFaces
+
+    if isinstance(pool.dataset, SynthFaces) and list(pool.dataset.domains) == list(ema.domains):
+        from hubmodels.stargan_v2.metrics import synthfaces_pose
+
+        metrics.update(synthfaces_pose(ema, seed=pool.dataset.seed, n=len(pool), style_seed=seed))
+    return metrics
 
 
 # =============================================================================================
@@ -717,6 +726,12 @@ def _how_made(meta: dict[str, Any], pool_name: str, held_out: bool) -> str:
                      f"uninterrupted run): " + "; ".join(f"steps {s['start_step']}-{s['end_step']}: `{s['command']}`"
                                                         for s in sessions))
     lines.append(f"* metrics are measured on {'held-out' if held_out else 'training (no held-out split)'} images")
+    if a["data"] == SYNTHFACES:
+        lines.append("* pose metrics: each output is scored (mask R^2: the share of its pixel variance that the "
+                     "regions of a segmentation explain) against the source face rendered in the target domain "
+                     "(`pose_r2`) and against another face's mask (`pose_r2_shuffled`); `pose_gap` is the "
+                     "difference, 0 for outputs that ignore the source's pose, and `real_pose_gap` is that "
+                     "difference for the ground-truth renders (the ceiling)")
     return "\n".join(lines)
 
 

@@ -1,5 +1,7 @@
 """StarGAN v2 benchmark paths: latent- and reference-guided translation at the released 256 px sizes.
 
+``latent_guided_x4`` is a Space request: one source in four random styles; its "image" is the request.
+
 The official runner imports ``core/model.py`` and ``core/wing.py`` from a checkout the user fetched
 (never vendored), builds the official networks at the same configuration and loads *our* weights into them
 (our parameter names are the official ones), so both sides compute on identical weights.
@@ -22,6 +24,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "afhq_256": NAMED_CONFIGS["stargan_v2_afhq_256"],
     "celebahq_256": NAMED_CONFIGS["stargan_v2_celebahq_256"],
 }
+STYLES_PER_SOURCE = 4  # the Space's default gallery: one source, four random styles
 QUICK_CONFIGS: dict[str, dict[str, Any]] = {
     "tiny_64": dict(img_size=64, num_domains=3, w_hpf=0, latent_dim=16, style_dim=32, hidden_dim=64, dim_in=16,
                     max_conv_dim=64),
@@ -50,12 +53,21 @@ def make_inputs(model: StarGANv2, batch: int) -> dict[str, torch.Tensor]:
         "x_ref": (torch.rand(batch, 3, size, size, generator=g) * 2 - 1).to(model.device),
         "z": torch.randn(batch, model.latent_dim, generator=g).to(model.device),
         "y": (torch.arange(batch) % model.num_domains).to(model.device),
+        # STYLES_PER_SOURCE codes per source, source-major, for the one-source-many-styles path
+        "z_multi": torch.randn(batch * STYLES_PER_SOURCE, model.latent_dim, generator=g).to(model.device),
     }
 
 
 def run_latent(model: StarGANv2, inputs: dict) -> torch.Tensor:
     s = model.mapping_network(inputs["z"], inputs["y"])
     return api.translate(model, inputs["x"], s, batch_size=inputs["x"].shape[0])
+
+
+def run_latent_multi(model: StarGANv2, inputs: dict) -> torch.Tensor:
+    """A Space request: each source in STYLES_PER_SOURCE random styles (the encoder runs once per source)."""
+    y = inputs["y"].repeat_interleave(STYLES_PER_SOURCE)
+    s = model.mapping_network(inputs["z_multi"], y)
+    return api.translate_styles(model, inputs["x"], s, batch_size=max(16, STYLES_PER_SOURCE))
 
 
 def run_reference(model: StarGANv2, inputs: dict) -> torch.Tensor:
@@ -124,6 +136,10 @@ def official_runner(path: str) -> Callable[[StarGANv2, Path], Callable[[dict], t
         def run(inputs: dict) -> torch.Tensor:
             x = inputs["x"]
             masks = fan.get_heatmap(x) if fan is not None else None
+            if path == "latent_guided_x4":  # as the official translate_using_latent: G once per style
+                z = inputs["z_multi"].view(x.shape[0], STYLES_PER_SOURCE, -1)
+                outs = [nets[0](x, nets[1](z[:, k], inputs["y"]), masks=masks) for k in range(STYLES_PER_SOURCE)]
+                return torch.stack(outs, 1).flatten(0, 1)
             if path == "latent_guided":
                 s = nets[1](inputs["z"], inputs["y"])
             else:
@@ -143,7 +159,7 @@ def cases(args: Any) -> list[BenchCase]:
             raise SystemExit(f"unknown configuration(s) {sorted(unknown)}; "
                              f"known: {sorted(CONFIGS) + sorted(QUICK_CONFIGS)}")
         configs = {k: v for k, v in {**CONFIGS, **QUICK_CONFIGS}.items() if k in args.configs}
-    paths = {"latent_guided": run_latent, "reference_guided": run_reference}
+    paths = {"latent_guided": run_latent, "reference_guided": run_reference, "latent_guided_x4": run_latent_multi}
     if getattr(args, "paths", None):
         paths = {k: v for k, v in paths.items() if k in args.paths}
     out = []

@@ -220,14 +220,30 @@ class Generator(nn.Module):
             self.hpf = HighPass(w_hpf)
 
     def forward(self, x: Tensor, s: Tensor, masks: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        content, skips = self.encode_content(x, masks)
+        return self.decode_styled(content, skips, s, masks)
+
+    def encode_content(self, x: Tensor, masks: tuple[Tensor, Tensor] | None = None
+                       ) -> tuple[Tensor, dict[int, Tensor]]:
+        """The style-free half: bottleneck features and, with masks, the encoder skips the decoder adds back.
+
+        It does not see the style, so one source translated with many styles needs it once
+        (about 40% of the generator's work at the released sizes).
+        """
         if masks is not None and self.w_hpf <= 0:
             raise ValueError("masks are only used by generators built with w_hpf > 0")
         x = self.from_rgb(x)
-        cache: dict[int, Tensor] = {}
+        skips: dict[int, Tensor] = {}
         for block in self.encode:
             if masks is not None and x.size(2) in _HPF_SIZES:
-                cache[x.size(2)] = x
+                skips[x.size(2)] = x
             x = block(x)
+        return x, skips
+
+    def decode_styled(self, content: Tensor, skips: dict[int, Tensor], s: Tensor,
+                      masks: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """The AdaIN decoder on features from :meth:`encode_content` (one row of ``s`` per row of ``content``)."""
+        x = content
         for block in self.decode:
             x = block(x, s)
             size = x.size(2)
@@ -235,7 +251,7 @@ class Generator(nn.Module):
                 # the coarsest level uses the full face mask, finer levels the one without chin/mouth
                 mask = masks[0] if size == _HPF_SIZES[0] else masks[1]
                 mask = F.interpolate(mask, size=size, mode="bilinear", align_corners=False)
-                x = x + self.hpf(mask * cache[size])
+                x = x + self.hpf(mask * skips[size])
         norm, act, conv = self.to_rgb
         return conv(act(instance_norm(norm, x)))
 

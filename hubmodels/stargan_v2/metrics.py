@@ -1,0 +1,84 @@
+"""Does a StarGAN v2 keep the source's pose? Measured on SynthFaces, where the answer is known.
+
+SynthFaces draws one set of parameters per (seed, index) and lets the domain change the head's
+shape alone, so "this face, as a fox" exists as a ground-truth render with its segmentation mask.
+A translation into the fox domain that keeps the source's pose (position, size, tilt, open mouth,
+glasses) lines up with that mask; see :mod:`hubmodels.metrics` for the score.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..data.layouts import pil_to_tensor
+from ..data.synthfaces import DOMAINS, MASK_CLASSES, render_face
+from ..metrics import mask_r2
+
+__all__ = ["synthfaces_pose"]
+
+
+@torch.no_grad()
+def synthfaces_pose(model, *, seed: int, n: int = 48, style_seed: int = 0, batch_size: int = 16) -> dict[str, float]:
+    """Translate SynthFaces ``(seed, 0..n-1)`` into every domain with random styles and score the pose.
+
+    Faces follow ``SynthFaces(n, seed=seed, domains=model.domains)``: face ``i`` is in domain
+    ``i % num_domains``. Returns
+
+    * ``pose_r2``: mean mask R^2 of each output against the source face rendered in the target domain,
+    * ``pose_r2_shuffled``: the same output against the next face's mask in that domain (chance level),
+    * ``pose_gap``: their difference (0 for an output that ignores the source's layout),
+    * ``real_pose_gap``: that difference for the ground-truth renders themselves (the ceiling),
+    * ``shape_gap``: for targets other than the source's domain, R^2 against the target-domain mask
+      minus R^2 against the source's own mask (> 0: the output took the target domain's shape),
+    * ``real_shape_gap``: that difference for the ground-truth renders.
+    """
+    unknown = [d for d in model.domains if d not in DOMAINS]
+    if unknown:
+        raise ValueError(f"the model's domains {model.domains} are not SynthFaces domains {list(DOMAINS)}")
+    if n < 2:
+        raise ValueError(f"need at least 2 faces to compare against another face's mask, got n={n}")
+    model.eval()
+    size, nd, k = model.img_size, model.num_domains, len(MASK_CLASSES)
+    device, dtype = model.device, model.dtype
+    g = torch.Generator().manual_seed(style_seed)
+    sums = dict(pose_r2=0.0, pose_r2_shuffled=0.0, real_r2=0.0, real_r2_shuffled=0.0, shape=0.0, real_shape=0.0)
+    count = crossed = 0
+    for start in range(0, n, batch_size):
+        idx = list(range(start, min(n, start + batch_size)))
+        sources = [render_face(seed, i, size, model.domains[i % nd]) for i in idx]
+        x = torch.stack([pil_to_tensor(f.image) for f in sources])
+        source_masks = torch.stack([torch.from_numpy(f.mask.astype("int64")) for f in sources])
+        x = x.to(device, dtype)
+        for d, domain in enumerate(model.domains):
+            truth = [render_face(seed, i, size, domain) for i in idx]
+            own = torch.stack([torch.from_numpy(f.mask.astype("int64")) for f in truth])
+            other = torch.stack([torch.from_numpy(render_face(seed, (i + 1) % n, size, domain).mask.astype("int64"))
+                                 for i in idx])
+            y = torch.full((len(idx),), d, dtype=torch.long, device=device)
+            z = torch.randn(len(idx), model.latent_dim, generator=g).to(device, dtype)
+            out = model(x, model.mapping_network(z, y)).float().cpu()
+            real = torch.stack([pil_to_tensor(f.image) for f in truth])
+            r2_own = mask_r2(out, own, k)
+            sums["pose_r2"] += float(r2_own.sum())
+            sums["pose_r2_shuffled"] += float(mask_r2(out, other, k).sum())
+            real_own = mask_r2(real, own, k)
+            sums["real_r2"] += float(real_own.sum())
+            sums["real_r2_shuffled"] += float(mask_r2(real, other, k).sum())
+            count += len(idx)
+            moved = torch.tensor([i % nd != d for i in idx])
+            if moved.any():
+                sums["shape"] += float((r2_own - mask_r2(out, source_masks, k))[moved].sum())
+                sums["real_shape"] += float((real_own - mask_r2(real, source_masks, k))[moved].sum())
+                crossed += int(moved.sum())
+    mean = {key: value / count for key, value in sums.items()}
+    # a one-domain model has no target other than the source's own domain
+    mean["shape"], mean["real_shape"] = (sums["shape"] / crossed, sums["real_shape"] / crossed) if crossed \
+        else (float("nan"), float("nan"))
+    return {
+        "pose_r2": round(mean["pose_r2"], 5),
+        "pose_r2_shuffled": round(mean["pose_r2_shuffled"], 5),
+        "pose_gap": round(mean["pose_r2"] - mean["pose_r2_shuffled"], 5),
+        "real_pose_gap": round(mean["real_r2"] - mean["real_r2_shuffled"], 5),
+        "shape_gap": round(mean["shape"], 5),
+        "real_shape_gap": round(mean["real_shape"], 5),
+    }
