@@ -41,23 +41,22 @@ def synthfaces_pose(model, *, seed: int, n: int = 48, style_seed: int = 0, batch
     size, nd, k = model.img_size, model.num_domains, len(MASK_CLASSES)
     device, dtype = model.device, model.dtype
     g = torch.Generator().manual_seed(style_seed)
+    # every face in every domain, rendered once: sources, ground truths and shuffled masks index into these
+    renders = [[render_face(seed, i, size, domain) for i in range(n)] for domain in model.domains]
+    images = torch.stack([torch.stack([pil_to_tensor(f.image) for f in row]) for row in renders])  # (nd, n, 3, S, S)
+    masks = torch.stack([torch.stack([torch.from_numpy(f.mask.astype("int64")) for f in row]) for row in renders])
+    faces = torch.arange(n)
+    source_images, source_masks = images[faces % nd, faces], masks[faces % nd, faces]
     sums = dict(pose_r2=0.0, pose_r2_shuffled=0.0, real_r2=0.0, real_r2_shuffled=0.0, shape=0.0, real_shape=0.0)
     count = crossed = 0
     for start in range(0, n, batch_size):
-        idx = list(range(start, min(n, start + batch_size)))
-        sources = [render_face(seed, i, size, model.domains[i % nd]) for i in idx]
-        x = torch.stack([pil_to_tensor(f.image) for f in sources])
-        source_masks = torch.stack([torch.from_numpy(f.mask.astype("int64")) for f in sources])
-        x = x.to(device, dtype)
-        for d, domain in enumerate(model.domains):
-            truth = [render_face(seed, i, size, domain) for i in idx]
-            own = torch.stack([torch.from_numpy(f.mask.astype("int64")) for f in truth])
-            other = torch.stack([torch.from_numpy(render_face(seed, (i + 1) % n, size, domain).mask.astype("int64"))
-                                 for i in idx])
+        idx = faces[start:start + batch_size]
+        x = source_images[idx].to(device, dtype)
+        for d in range(nd):
+            own, other, real = masks[d, idx], masks[d, (idx + 1) % n], images[d, idx]
             y = torch.full((len(idx),), d, dtype=torch.long, device=device)
             z = torch.randn(len(idx), model.latent_dim, generator=g).to(device, dtype)
             out = model(x, model.mapping_network(z, y)).float().cpu()
-            real = torch.stack([pil_to_tensor(f.image) for f in truth])
             r2_own = mask_r2(out, own, k)
             sums["pose_r2"] += float(r2_own.sum())
             sums["pose_r2_shuffled"] += float(mask_r2(out, other, k).sum())
@@ -65,10 +64,10 @@ def synthfaces_pose(model, *, seed: int, n: int = 48, style_seed: int = 0, batch
             sums["real_r2"] += float(real_own.sum())
             sums["real_r2_shuffled"] += float(mask_r2(real, other, k).sum())
             count += len(idx)
-            moved = torch.tensor([i % nd != d for i in idx])
+            moved = idx % nd != d
             if moved.any():
-                sums["shape"] += float((r2_own - mask_r2(out, source_masks, k))[moved].sum())
-                sums["real_shape"] += float((real_own - mask_r2(real, source_masks, k))[moved].sum())
+                sums["shape"] += float((r2_own - mask_r2(out, source_masks[idx], k))[moved].sum())
+                sums["real_shape"] += float((real_own - mask_r2(real, source_masks[idx], k))[moved].sum())
                 crossed += int(moved.sum())
     mean = {key: value / count for key, value in sums.items()}
     # a one-domain model has no target other than the source's own domain
