@@ -52,3 +52,35 @@ def test_synthfaces_renders_follow_their_own_masks_not_others():
 def test_bad_inputs_are_refused(images, masks, match):
     with pytest.raises(ValueError, match=match):
         mask_r2(images, masks)
+
+
+class _FakeTranslator:
+    """The interface synthfaces_pose_follow uses, with a chosen rule for the output."""
+
+    domains, img_size, latent_dim, device, dtype = ["cat", "dog", "fox"], 32, 4, torch.device("cpu"), torch.float32
+
+    def __init__(self, rule):
+        self.rule = rule
+
+    def eval(self):
+        return self
+
+    def mapping_network(self, z, y):
+        return z
+
+    def __call__(self, x, s):
+        return self.rule(x)
+
+
+@pytest.mark.parametrize("rule, low, high", [
+    (lambda x: x, 0.3, 1.0),  # keeps the pose, but also the source's shape: 0.4-0.6
+    (lambda x: torch.zeros_like(x) + x.mean(0, keepdim=True), -1e-6, 1e-6),  # one image whatever the pose
+    (lambda x: x.flip(0), -1.0, -0.3),  # the other pose
+])
+def test_pose_follow_scores_one_for_kept_pose_zero_for_ignored(rule, low, high):
+    from hubmodels.stargan_v2.metrics import synthfaces_pose_follow
+
+    r = synthfaces_pose_follow(_FakeTranslator(rule), seed=3, n=3)
+    assert set(r) == {"follow_tilt", "follow_shift", "follow_scale"}
+    for key, value in r.items():
+        assert low <= value <= high, (key, r)

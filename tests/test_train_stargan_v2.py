@@ -219,3 +219,36 @@ def test_two_process_data_parallel_run(tmp_path):
 
     model = StarGANv2(**meta["config"])
     common.restore_state(tensors, meta, {"ema": model}, rng=False)
+
+
+def test_init_from_fine_tunes_a_run_and_records_its_lineage(short_run, tmp_path, local_hub):
+    parent, _ = ckpt(short_run)
+    out = tmp_path / "fine"
+    run(out, "--steps", "1", "--ckpt-every", "1", "--sample-every", "100", "--lambda-cyc", "3", "--lambda-ds", "0",
+        "--seed", "5", "--init-from", str(short_run))
+    child, meta = ckpt(out)
+    assert meta["step"] == 1 and meta["init_from"]["step"] == 2 and meta["init_from"]["run"] == str(short_run)
+    # one step of lr 1e-4 from the parent's weights: close to them, unlike a fresh run with the same seed
+    key = "module.generator.from_rgb.weight"
+    moved = (child[key] - parent[key]).abs().max()
+    assert 0 < moved < 1e-3, moved
+    run(tmp_path / "fresh", "--steps", "1", "--ckpt-every", "1", "--sample-every", "100", "--seed", "5")
+    fresh, _ = ckpt(tmp_path / "fresh")
+    assert (fresh[key] - parent[key]).abs().max() > 10 * moved
+    # Adam continues from the parent's moments: its step counts go on from the parent's
+    steps = [k for k in child if k.startswith("optim.") and k.endswith(".step")]
+    assert steps and all(float(child[k]) == float(parent[k]) + float(fresh[k]) for k in steps)
+    # the lineage reaches the card: the parent's command and steps, then this run's
+    assert sg.main(["--out", str(out), "--publish-only", "hubmodels/tiny-fine"]) == 0
+    readme = (local_hub / "tiny-fine" / "README.md").read_text()
+    assert "Fine-tuned" in readme and f"initialised from run `{short_run}` at step 2" in readme
+    assert "--lambda-cyc 3" in readme and "--steps 2" in readme
+
+
+def test_init_from_refuses_another_architecture_or_a_missing_run(short_run, tmp_path, capsys):
+    with pytest.raises(SystemExit, match="dim_in: 8 there, 16 here"):
+        sg.main([*TINY, "--dim-in", "16", "--out", str(tmp_path / "x"), "--steps", "1",
+                 "--init-from", str(short_run)])
+    with pytest.raises(SystemExit):
+        run(tmp_path / "y", "--steps", "1", "--init-from", str(tmp_path / "nowhere"))
+    assert "not a run folder" in capsys.readouterr().err

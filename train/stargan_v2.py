@@ -4,6 +4,7 @@
         --out runs/stargan-v2-synthfaces --publish hubmodels/stargan-v2-synthfaces
     accelerate launch --cpu --num_processes 2 -m train.stargan_v2 ...      # data parallel
     python -m train.stargan_v2 --out runs/x --resume                          # continue the latest checkpoint
+    python -m train.stargan_v2 --init-from runs/x --out runs/y ...            # fine-tune run x, new schedule
     python -m train.stargan_v2 --out runs/x --publish-only hubmodels/x        # publish the EMA nets
 
 The objective and optimisation follow the official clovaai/stargan-v2 solver: per iteration two
@@ -67,7 +68,7 @@ SYNTHFACES_VAL_SEED_OFFSET = 1_000_003
 LOCKED_ARGS = ("data", "img_size", "dim_in", "max_conv_dim", "style_dim", "latent_dim", "hidden_dim", "w_hpf",
                "domains", "n_train", "data_seed", "seed", "batch_size", "lr", "f_lr", "beta1", "beta2",
                "weight_decay", "ema_beta", "ema_warmup", "lambda_reg", "lambda_sty", "lambda_cyc", "lambda_ds",
-               "ds_iter", "randcrop_prob", "hflip")
+               "ds_iter", "randcrop_prob", "hflip", "init_from")
 LOSS_KEYS = ("D/latent_real", "D/latent_fake", "D/latent_reg", "D/ref_real", "D/ref_fake", "D/ref_reg",
              "G/latent_adv", "G/latent_sty", "G/latent_ds", "G/latent_cyc",
              "G/ref_adv", "G/ref_sty", "G/ref_ds", "G/ref_cyc")
@@ -122,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=8, help="per process")
     t.add_argument("--out", required=True, help="run folder: checkpoints/, samples/, log.jsonl")
     t.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    t.add_argument("--init-from", default=None, metavar="RUN",
+                   help="fine-tune: start this run from the networks, EMA and Adam state of the latest checkpoint "
+                        "of run folder RUN (same architecture and domains); steps, schedules and RNG start afresh")
     t.add_argument("--seed", type=int, default=777, help="init and sampling seed (official default 777)")
     t.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
     t.add_argument("--threads", type=int, default=None, help="torch threads per process (default: cores/processes)")
@@ -182,6 +186,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.lambda_ds = 1.0 if args.w_hpf > 0 else 2.0
     if args.ds_iter is None:
         args.ds_iter = args.steps
+    if args.init_from is not None and not (Path(args.init_from) / "checkpoints").is_dir():
+        parser.error(f"--init-from {args.init_from!r}: not a run folder (it needs a checkpoints/ folder written by "
+                     f"python -m {MODULE} --out ...)")
     return args
 
 
@@ -493,7 +500,9 @@ def evaluate(ema, pool: DomainPool, seed: int, batch_size: int = 16) -> dict[str
     * style_recon_l1: mean |E(G(x, s)) - s| (lower: the output carries the style it was given),
     * change_l1: mean |G(x, F(z)) - x| (how much a translation changes the image),
     * on SynthFaces, the pose figures of :func:`hubmodels.stargan_v2.metrics.synthfaces_pose`
-      (pose_gap > 0: the outputs follow the source's layout; real_pose_gap is the data's ceiling).
+      (pose_gap > 0: the outputs follow the source's layout; real_pose_gap is the data's ceiling) and
+      :func:`~hubmodels.stargan_v2.metrics.synthfaces_pose_follow` (follow_tilt/shift/scale: the share of a
+      change of the source's pose that the outputs reproduce, 1 for the ground truth).
     """
     ema.eval()
     device = ema.device
@@ -522,14 +531,37 @@ def evaluate(ema, pool: DomainPool, seed: int, batch_size: int = 16) -> dict[str
     from hubmodels.data.synthfaces import SynthFaces
 
     if isinstance(pool.dataset, SynthFaces) and list(pool.dataset.domains) == list(ema.domains):
-        from hubmodels.stargan_v2.metrics import synthfaces_pose
+        from hubmodels.stargan_v2.metrics import synthfaces_pose, synthfaces_pose_follow
 
         metrics.update(synthfaces_pose(ema, seed=pool.dataset.seed, n=len(pool), style_seed=seed))
+        metrics.update(synthfaces_pose_follow(ema, seed=pool.dataset.seed, n=min(len(pool), 12), style_seed=seed))
     return metrics
 
 
 # =============================================================================================
 # checkpoints
+
+
+def warm_start(run: str | os.PathLike, config: dict[str, Any], modules: dict[str, nn.Module],
+               optims: dict[str, torch.optim.Optimizer]) -> dict[str, Any]:
+    """Load the latest checkpoint of ``run`` into a fresh run's nets, EMA and optimisers (not its RNG).
+
+    Returns the lineage recorded in every checkpoint of the new run and on its model card: the parent's
+    folder, step, wall time, sessions (with their commands), arguments and its own lineage.
+    """
+    found = Checkpointer(Path(run) / "checkpoints").load()
+    if found is None:
+        raise CheckpointError(f"--init-from {run}: no checkpoint in {Path(run) / 'checkpoints'}")
+    tensors, meta = found
+    diffs = [f"{k}: {meta['config'].get(k)!r} there, {v!r} here" for k, v in config.items()
+             if meta["config"].get(k) != v]
+    if diffs:
+        raise CheckpointError(f"--init-from {run}: the run's networks differ from this run's ({'; '.join(diffs)}); "
+                              "pass the same model options and --domains")
+    # Adam keeps its moments, so the first fine-tuning steps are as large as the parent's last ones
+    restore_state(tensors, meta, modules, optims, rng=False)
+    return {"run": str(run), "step": int(meta["step"]), "wall_time": float(meta["wall_time"]),
+            "sessions": meta["sessions"], "args": meta["args"], "init_from": meta.get("init_from")}
 
 
 def _check_resume_args(args: argparse.Namespace, saved: dict[str, Any], given: set[str]) -> None:
@@ -616,7 +648,13 @@ def train(args: argparse.Namespace, argv: Sequence[str]) -> Path:
             log(f"warning: the checkpoint was written by {meta.get('num_processes')} process(es), now {world}: "
                 "the continuation draws different batches than the original run would have")
         log(f"resumed from {ckpt.name(start_step)} (lambda_ds={lambda_ds:.6g})")
+        init_from = meta.get("init_from")
         del tensors
+    elif args.init_from:
+        init_from = warm_start(args.init_from, model_config(args, domains), state_modules, optims)
+        log(f"initialised from {args.init_from} (step {init_from['step']}): networks, EMA and Adam state")
+    else:
+        init_from = None
     session = {"command": command_line(MODULE, list(argv)),
                "hardware": hardware_summary(accelerator.device, world),
                "mixed_precision": args.mixed_precision, "start_step": start_step, "end_step": start_step,
@@ -645,7 +683,7 @@ def train(args: argparse.Namespace, argv: Sequence[str]) -> Path:
             tensors, meta = collect_state(state_modules, optims, scaler=accelerator.scaler)
             meta.update(step=step, lambda_ds=lambda_ds, wall_time=round(clock.elapsed, 2),
                         args=_jsonable_args(args), config=model_config(args, domains), sessions=sessions,
-                        num_processes=world, last_losses=last_losses,
+                        num_processes=world, last_losses=last_losses, init_from=init_from,
                         data={"sampler": "step-seeded", "seed": args.seed, "next_step": step,
                               "dataset": pool.name, "n_train": len(pool)})
             ckpt.save(step, tensors, meta)
@@ -705,8 +743,10 @@ def _how_made(meta: dict[str, Any], pool_name: str, held_out: bool) -> str:
     data = (f"SynthFaces (procedural cartoon animal faces, {a['n_train']} training images, domains "
             f"{', '.join(meta['config']['domains'])})" if a["data"] == SYNTHFACES
             else f"the per-domain image folder `{pool_name}` (domains {', '.join(meta['config']['domains'])})")
+    parent = meta.get("init_from")
+    origin = "Fine-tuned" if parent else "Trained from scratch"
     lines = [
-        f"Trained from scratch with `python -m {MODULE}` (hubmodels' own implementation of the official "
+        f"{origin} with `python -m {MODULE}` (hubmodels' own implementation of the official "
         f"clovaai/stargan-v2 solver) on {data} at {a['img_size']}x{a['img_size']}.",
         "",
         f"* {meta['step']} iterations, batch {a['batch_size']} x {meta.get('num_processes', 1)} process(es); "
@@ -725,13 +765,24 @@ def _how_made(meta: dict[str, Any], pool_name: str, held_out: bool) -> str:
         lines.append(f"* trained in {len(sessions)} sessions (resumed from checkpoints, bit-identical to an "
                      f"uninterrupted run): " + "; ".join(f"steps {s['start_step']}-{s['end_step']}: `{s['command']}`"
                                                         for s in sessions))
+    while parent:
+        p = parent["args"]
+        lines.append(
+            f"* initialised from run `{parent['run']}` at step {parent['step']} (networks, EMA and Adam state; wall "
+            f"time {format_duration(parent['wall_time'])}; lr {p['lr']}, lambda_ds {p['lambda_ds']} over "
+            f"{p['ds_iter']} steps, lambda_cyc {p['lambda_cyc']}), itself made by: "
+            + "; ".join(f"steps {s['start_step']}-{s['end_step']}: `{s['command']}`" for s in parent["sessions"]))
+        parent = parent.get("init_from")
     lines.append(f"* metrics are measured on {'held-out' if held_out else 'training (no held-out split)'} images")
     if a["data"] == SYNTHFACES:
         lines.append("* pose metrics: each output is scored (mask R^2: the share of its pixel variance that the "
                      "regions of a segmentation explain) against the source face rendered in the target domain "
                      "(`pose_r2`) and against another face's mask (`pose_r2_shuffled`); `pose_gap` is the "
                      "difference, 0 for outputs that ignore the source's pose, and `real_pose_gap` is that "
-                     "difference for the ground-truth renders (the ceiling)")
+                     "difference for the ground-truth renders (the ceiling); `follow_tilt`, `follow_shift` and "
+                     "`follow_scale` render each held-out face at two far-apart tilts (positions, sizes), translate "
+                     "both and give the outputs' margin for their own pose's mask over the other's, as a share of the "
+                     "ground truth's margin (1: they follow the change like real faces; 0: they ignore it)")
     return "\n".join(lines)
 
 
@@ -757,20 +808,28 @@ def publish_run(out: str | os.PathLike, repo_id: str, hub_dir: str | os.PathLike
     losses = meta.get("last_losses") or {}
     first = meta["sessions"][0]
     wall = format_duration(meta["wall_time"])
+    chain, parent = [], meta.get("init_from")
+    while parent:  # fine-tuned runs: the steps and time of every run they started from
+        chain.append(parent)
+        parent = parent.get("init_from")
+    if chain:
+        wall += " (+ " + " + ".join(f"{format_duration(p['wall_time'])} for the {p['step']} steps of `{p['run']}`"
+                                   for p in chain) + ")"
     hardware = "; ".join(sorted({s["hardware"] for s in meta["sessions"]}))
     dataset = SYNTHFACES if args.data == SYNTHFACES else val.name
     domains = ", ".join(cfg["domains"])
     card = model.card
     card.title = f"StarGAN v2 trained on {'SynthFaces' if dataset == SYNTHFACES else dataset} ({cfg['img_size']} px)"
     card.description = (
-        f"A StarGAN v2 (Choi et al., CVPR 2020) trained from scratch by hubmodels on {dataset}: it translates an "
+        f"A StarGAN v2 (Choi et al., CVPR 2020) {'fine-tuned' if chain else 'trained from scratch'} by hubmodels on {dataset}: it translates an "
         f"image into any of its domains ({domains}), with the style taken from a random latent code (mapping "
         f"network) or from a reference image (style encoder). Small configuration (dim_in {cfg['dim_in']}, "
-        f"max_conv_dim {cfg['max_conv_dim']}, style_dim {cfg['style_dim']}), {meta['step']} iterations: a "
+        f"max_conv_dim {cfg['max_conv_dim']}, style_dim {cfg['style_dim']}), {meta['step']} iterations"
+        + "".join(f" after {p['step']} of `{p['run']}`" for p in chain) + ": a "
         f"demonstration of the training pipeline, not a replacement for the official AFHQ/CelebA-HQ weights.")
     card.datasets = [dataset]
     card.how_made = _how_made(meta, val.name, val.held_out)
-    card.command = first["command"]
+    card.command = "\n".join([s["command"] for p in reversed(chain) for s in p["sessions"][:1]] + [first["command"]])
     card.training = {
         "steps": meta["step"], "batch size": f"{args.batch_size} x {meta.get('num_processes', 1)} process(es)",
         "image size": cfg["img_size"], "training images": meta["data"]["n_train"], "wall time": wall,
@@ -783,6 +842,7 @@ def publish_run(out: str | os.PathLike, repo_id: str, hub_dir: str | os.PathLike
         "final losses": format_losses(losses, ("D/latent_real", "D/latent_fake", "D/latent_reg", "G/latent_adv",
                                                "G/latent_sty", "G/latent_ds", "G/latent_cyc")),
         "sessions": len(meta["sessions"]),
+        **({"initialised from": "; ".join(f"{p['run']} (step {p['step']})" for p in chain)} if chain else {}),
     }
     card.metrics = {**metrics, **{f"final_{k.replace('/', '_')}": round(v, 5) for k, v in losses.items()}}
     card.sample_image = grid
