@@ -737,14 +737,23 @@ def train(args: argparse.Namespace, argv: Sequence[str]) -> Path:
 # publishing
 
 
+def _lineage(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """The runs a fine-tuned run started from, nearest first (empty for a run trained from scratch)."""
+    chain, parent = [], meta.get("init_from")
+    while parent:
+        chain.append(parent)
+        parent = parent.get("init_from")
+    return chain
+
+
 def _how_made(meta: dict[str, Any], pool_name: str, held_out: bool) -> str:
     a = meta["args"]
     sessions = meta["sessions"]
     data = (f"SynthFaces (procedural cartoon animal faces, {a['n_train']} training images, domains "
             f"{', '.join(meta['config']['domains'])})" if a["data"] == SYNTHFACES
             else f"the per-domain image folder `{pool_name}` (domains {', '.join(meta['config']['domains'])})")
-    parent = meta.get("init_from")
-    origin = "Fine-tuned" if parent else "Trained from scratch"
+    chain = _lineage(meta)
+    origin = "Fine-tuned" if chain else "Trained from scratch"
     lines = [
         f"{origin} with `python -m {MODULE}` (hubmodels' own implementation of the official "
         f"clovaai/stargan-v2 solver) on {data} at {a['img_size']}x{a['img_size']}.",
@@ -765,14 +774,13 @@ def _how_made(meta: dict[str, Any], pool_name: str, held_out: bool) -> str:
         lines.append(f"* trained in {len(sessions)} sessions (resumed from checkpoints, bit-identical to an "
                      f"uninterrupted run): " + "; ".join(f"steps {s['start_step']}-{s['end_step']}: `{s['command']}`"
                                                         for s in sessions))
-    while parent:
+    for parent in chain:
         p = parent["args"]
         lines.append(
             f"* initialised from run `{parent['run']}` at step {parent['step']} (networks, EMA and Adam state; wall "
             f"time {format_duration(parent['wall_time'])}; lr {p['lr']}, lambda_ds {p['lambda_ds']} over "
             f"{p['ds_iter']} steps, lambda_cyc {p['lambda_cyc']}), itself made by: "
             + "; ".join(f"steps {s['start_step']}-{s['end_step']}: `{s['command']}`" for s in parent["sessions"]))
-        parent = parent.get("init_from")
     lines.append(f"* metrics are measured on {'held-out' if held_out else 'training (no held-out split)'} images")
     if a["data"] == SYNTHFACES:
         lines.append("* pose metrics: each output is scored (mask R^2: the share of its pixel variance that the "
@@ -808,11 +816,8 @@ def publish_run(out: str | os.PathLike, repo_id: str, hub_dir: str | os.PathLike
     losses = meta.get("last_losses") or {}
     first = meta["sessions"][0]
     wall = format_duration(meta["wall_time"])
-    chain, parent = [], meta.get("init_from")
-    while parent:  # fine-tuned runs: the steps and time of every run they started from
-        chain.append(parent)
-        parent = parent.get("init_from")
-    if chain:
+    chain = _lineage(meta)
+    if chain:  # fine-tuned runs: the steps and time of every run they started from
         wall += " (+ " + " + ".join(f"{format_duration(p['wall_time'])} for the {p['step']} steps of `{p['run']}`"
                                    for p in chain) + ")"
     hardware = "; ".join(sorted({s["hardware"] for s in meta["sessions"]}))
