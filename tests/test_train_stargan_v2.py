@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -81,6 +82,29 @@ def test_resume_is_bit_identical(tmp_path):
     c, _ = ckpt(tmp_path / "other")
     d = common.Checkpointer(tmp_path / "split" / "checkpoints").load(2)[0]
     assert not torch.equal(c["module.ema.generator.from_rgb.weight"], d["module.ema.generator.from_rgb.weight"])
+
+
+def test_card_command_of_a_resumed_run_reproduces_it(tmp_path, local_hub):
+    # Session 2 raises --steps; lambda_ds keeps decaying over session 1's --steps (taken from the checkpoint),
+    # so the one command on the card must pin that horizon to give the same weights in a single run.
+    opts = ["--sample-every", "100", "--ckpt-every", "2"]
+    run(tmp_path / "split", "--steps", "2", *opts)
+    run(tmp_path / "split", "--steps", "4", "--resume", *opts)
+    assert sg.main(["--out", str(tmp_path / "split"), "--publish-only", "hubmodels/split"]) == 0
+    import hubmodels
+
+    command = hubmodels.load(str(local_hub / "split")).card.command
+    assert "--resume" not in command and "--steps 4" in command and "--ds-iter 2" in command
+    argv = shlex.split(command)
+    assert argv[:3] == ["python", "-m", "train.stargan_v2"]
+    argv = argv[3:]
+    argv[argv.index("--out") + 1] = str(tmp_path / "replay")
+    assert sg.main(argv) == 0
+    a, meta_a = ckpt(tmp_path / "split")
+    b, meta_b = ckpt(tmp_path / "replay")
+    assert meta_a["step"] == meta_b["step"] == 4 and len(meta_b["sessions"]) == 1
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
 
 
 def test_refuses_to_overwrite_and_checks_resume_settings(short_run):

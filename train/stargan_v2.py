@@ -24,6 +24,7 @@ import copy
 import json
 import math
 import os
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -746,6 +747,21 @@ def _lineage(meta: dict[str, Any]) -> list[dict[str, Any]]:
     return chain
 
 
+def _replay_command(sessions: list[dict[str, Any]], args: dict[str, Any]) -> str:
+    """One command that trains the run from its start to its last step without stopping.
+
+    Resumed sessions are bit-identical to an uninterrupted run, so the last session's command (which names the
+    final --steps) reproduces everything once --resume is dropped; the diversity decay horizon is pinned because
+    it defaults to --steps, which a later session may have raised.
+    """
+    argv = shlex.split(sessions[-1]["command"])
+    argv = [a for a in argv if a != "--resume"]
+    if len(sessions) > 1 and "--ds-iter" not in argv and not any(a.startswith("--ds-iter=") for a in argv) \
+            and args["ds_iter"] != args["steps"]:
+        argv += ["--ds-iter", str(args["ds_iter"])]
+    return shlex.join(argv)
+
+
 def _how_made(meta: dict[str, Any], pool_name: str, held_out: bool) -> str:
     a = meta["args"]
     sessions = meta["sessions"]
@@ -814,7 +830,6 @@ def publish_run(out: str | os.PathLike, repo_id: str, hub_dir: str | os.PathLike
     grid = make_image_grid(latent_grid(model, x_src, z), 1 + len(cfg["domains"]) * args.styles)
 
     losses = meta.get("last_losses") or {}
-    first = meta["sessions"][0]
     wall = format_duration(meta["wall_time"])
     chain = _lineage(meta)
     if chain:  # fine-tuned runs: the steps and time of every run they started from
@@ -834,7 +849,8 @@ def publish_run(out: str | os.PathLike, repo_id: str, hub_dir: str | os.PathLike
         f"demonstration of the training pipeline, not a replacement for the official AFHQ/CelebA-HQ weights.")
     card.datasets = [dataset]
     card.how_made = _how_made(meta, val.name, val.held_out)
-    card.command = "\n".join([s["command"] for p in reversed(chain) for s in p["sessions"][:1]] + [first["command"]])
+    card.command = "\n".join([_replay_command(p["sessions"], p["args"]) for p in reversed(chain)]
+                             + [_replay_command(meta["sessions"], meta["args"])])
     card.training = {
         "steps": meta["step"], "batch size": f"{args.batch_size} x {meta.get('num_processes', 1)} process(es)",
         "image size": cfg["img_size"], "training images": meta["data"]["n_train"], "wall time": wall,
