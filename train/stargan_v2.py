@@ -756,8 +756,7 @@ def _replay_command(sessions: list[dict[str, Any]], args: dict[str, Any]) -> str
     """
     argv = shlex.split(sessions[-1]["command"])
     argv = [a for a in argv if a != "--resume"]
-    if len(sessions) > 1 and "--ds-iter" not in argv and not any(a.startswith("--ds-iter=") for a in argv) \
-            and args["ds_iter"] != args["steps"]:
+    if "ds_iter" not in _given_options(argv) and args["ds_iter"] != args["steps"]:
         argv += ["--ds-iter", str(args["ds_iter"])]
     return shlex.join(argv)
 
