@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test setup clean-venv
+.PHONY: demo test test-gpu setup clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q tests
+
+# On a machine with a CUDA GPU and torch installed (no venv, no gradio needed): the GPU checks alone.
+test-gpu:
+	HF_HUB_OFFLINE=1 $(PYTHON) tests/test_gpu.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,6 +1,6 @@
 """Start the whole hub on localhost: an index page, every Space in spaces/, and the dashboard.
 
-    python -m demos.launch [--host 127.0.0.1] [--port 7860] [--only stargan-v2 ...] [--no-browser]
+    python -m demos.launch [--host 127.0.0.1] [--port 7860] [--only SPACE ...] [--no-dashboard]
 
 The index page lists the local hub's models and links to each running Space. Ctrl-C stops everything.
 """
@@ -23,11 +23,13 @@ sys.path.insert(0, str(ROOT))
 
 from hubmodels.__main__ import local_models  # noqa: E402
 from hubmodels.hub import local_hub_dir  # noqa: E402
+from hubmodels.registry import families  # noqa: E402
 
 
 def discover_spaces(only: list[str] | None = None) -> list[Path]:
-    apps = sorted((ROOT / "spaces").glob("*/app.py"))
-    return [a for a in apps if not only or a.parent.name in only]
+    """The app of every registered family's Space (``--only``: just these Space names)."""
+    apps = [spec.space_dir / "app.py" for spec in families()]
+    return [a for a in apps if a.is_file() and (not only or a.parent.name in only)]
 
 
 def port_free(host: str, port: int) -> bool:
@@ -89,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-dashboard", action="store_true")
     parser.add_argument("--exit-after", type=float, default=0, help="stop after this many seconds (for tests)")
     args = parser.parse_args(argv)
+    known = [spec.space for spec in families()]
+    unknown = sorted(set(args.only or ()) - set(known))
+    if unknown:
+        parser.error(f"--only: unknown Space(s) {', '.join(unknown)}; Spaces: {', '.join(known)}")
 
     taken: set[int] = set()
     index_port = next_free_port(args.host, args.port, taken)

@@ -1,4 +1,4 @@
-"""Command line: ``python -m hubmodels {list,configs,convert,parity,bench}``."""
+"""Command line: ``python -m hubmodels {list,configs,families,convert,parity,bench}``."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from . import registry
-from .hub import CONFIG_NAME, WEIGHTS_NAME, HubModelError, local_hub_dir
+from .hub import CONFIG_NAME, WEIGHTS_NAME, HubModelError, local_hub_dir, parse_device
 
 
 def local_models(hub_dir: Path | None = None) -> list[dict]:
@@ -53,7 +53,17 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_configs(args: argparse.Namespace) -> int:
     for cfg in registry.list_configs():
-        print(f"  {cfg.name:<32} {cfg.cls.__name__:<16} {cfg.description}")
+        print(f"  {cfg.name:<32} {cfg.model_class.__name__:<16} {cfg.description}")
+        print(f"  {'':<32} official weights: {cfg.weights}")
+    return 0
+
+
+def cmd_families(args: argparse.Namespace) -> int:
+    for spec in registry.families():
+        print(f"  {spec.name:<20} {spec.title:<20} converters: {', '.join(spec.converter_families)}; "
+              f"Space: spaces/{spec.space}/; training: python -m {spec.training}")
+    for module, error in registry.spec_errors().items():
+        print(f"  {module}: does not load ({error})", file=sys.stderr)
     return 0
 
 
@@ -62,10 +72,12 @@ def cmd_convert(args: argparse.Namespace) -> int:
         if not Path(f).is_file():
             print(f"error: {f} does not exist", file=sys.stderr)
             return 2
-    module = registry.family_module(args.family, "convert")
-    kwargs = {"config": args.config} if args.config else {}
+    spec = registry.family_spec(args.family)
     try:
-        model = module.from_official(*args.files, **kwargs)
+        model = spec.convert(args.family, [Path(f) for f in args.files], args.config)
+        if model.card.sample_image is None:  # every published folder shows what the model does
+            model.card.sample_image = spec.sample(model, 0)
+            model.card.sample_caption = model.card.sample_caption or f"{spec.title} sample (seed 0)."
     except (HubModelError, ValueError, KeyError, RuntimeError) as err:
         print(f"error: cannot convert {', '.join(map(str, args.files))}: {err}", file=sys.stderr)
         return 1
@@ -88,7 +100,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     for case in args.cases:
         print(f"parity {Path(case).name}:")
         try:
-            report = run_case(case, only=only, log=print)
+            report = run_case(case, only=only, log=print, device=parse_device(args.device))
         except (CaseError, registry.UnknownFamilyError) as err:
             print(f"error: {err}", file=sys.stderr)
             all_ok = False
@@ -113,11 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("configs", help="named configurations (e.g. stargan_v2_afhq_256)")
+    p = sub.add_parser("configs", help="named configurations of the released models and where their weights are")
     p.set_defaults(func=cmd_configs)
 
+    p = sub.add_parser("families", help="registered families: converters, Space, training module")
+    p.set_defaults(func=cmd_families)
+
     p = sub.add_parser("convert", help="official checkpoint file(s) -> a hubmodels folder")
-    p.add_argument("family", choices=sorted(registry.FAMILY_PACKAGES))
+    p.add_argument("family", choices=registry.converter_families())
     p.add_argument("files", nargs="+", help="official checkpoint file(s), in the family's order")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--config", help="named configuration when it cannot be read from the file")
@@ -127,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("parity", help="check our outputs against an official reference case")
     p.add_argument("cases", nargs="+", help="case folder(s) with manifest.json")
     p.add_argument("--check", action="append", help="only checks matching this glob (repeatable)")
+    p.add_argument("--device", default="cpu", help="run our side on cpu, cuda or cuda:N (fp32; the official "
+                   "outputs were computed on CPU)")
     p.set_defaults(func=cmd_parity)
 
     p = sub.add_parser("bench", help="same as python -m hubmodels.bench ...", add_help=False)

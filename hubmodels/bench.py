@@ -1,8 +1,10 @@
 """Benchmarks (DESIGN.md contract 7): ``python -m hubmodels.bench <family> [options]``.
 
-Each family registers its inference paths in ``hubmodels/<family>/bench.py`` as a ``cases(args)`` function
-returning ``BenchCase`` objects. For every path and mode (exact ``fp32``; ``fast``: channels-last and the
-hardware's fast dtype; optionally forced ``bf16``/``fp16`` and ``torch.compile``) this prints latency at batch 1,
+Each family's spec names its inference paths (``FamilySpec.bench_cases(args)``, returning ``BenchCase``
+objects). For every path and mode (``fp32``: the exact default; an inference path forced by name:
+``fp32-channels-last``, ``rewrites``, ``bf16``, ``fp16``, ``compile``, ...; ``auto``: what ``dtype="auto"`` measures
+and chooses on this machine, printed, and ``auto-compile`` with the ``torch.compile`` candidates too; see
+``hubmodels.inference_paths``) this prints latency at batch 1,
 throughput at the large batch, peak memory, GFLOP per image (counted by torch's FlopCounterMode), achieved
 GFLOP/s and its fraction of a plain fp32 and bf16 matmul measured in the same run, and the PSNR of the output
 against fp32. ``--official DIR`` also times the official implementation from a local checkout on the same
@@ -24,10 +26,12 @@ from typing import Any, Callable
 
 import torch
 
-from . import registry
-from .nn.fast import auto_compute_dtype, matmul_peak, psnr
+from . import inference_paths, registry
+from .nn.fast import matmul_peak, psnr
 
-MODES = ("fp32", "fast", "bf16", "fp16", "compile")
+# "fp32" is the exact default (no optimize_for_inference); the others force that inference path; "auto"
+# measures and chooses like dtype="auto", "auto-compile" like dtype="auto", compile=True.
+MODES = ("fp32", *(name for name in inference_paths.PATHS if name != "fp32"), "auto", "auto-compile")
 
 
 @dataclass
@@ -48,6 +52,7 @@ class Row:
     mode: str
     device: str
     dtype: str
+    inference_path: str = ""  # the path that ran at batch 1 (what "auto" chose)
     latency_ms: float = math.nan  # batch 1, median
     batch: int = 0
     throughput: float = math.nan  # images/s at ``batch``
@@ -134,21 +139,15 @@ def count_gflop(fn: Callable[[], Any]) -> float:
 
 
 def prepare_model(case: BenchCase, mode: str, device: torch.device):
-    model = case.build().to(device)
+    """A fresh model in ``mode``: exact fp32, a forced inference path, or "auto" (ValueError if unavailable)."""
+    model = case.build().to(device).eval()
     if mode == "fp32":
-        model.compute_dtype = torch.float32
-    elif mode == "fast":
-        model.optimize_for_inference("auto")
-    elif mode in ("bf16", "fp16"):
-        model.optimize_for_inference(mode)
-    elif mode == "compile":
-        model.optimize_for_inference("auto")
-        for name, child in list(model.named_children()):
-            if name != "fan":  # FAN's data-dependent post-processing recompiles per shape; leave it eager
-                setattr(model, name, torch.compile(child, dynamic=False))
-    else:
+        return model  # the exact default: what from_pretrained gives without dtype
+    if mode in ("auto", "auto-compile"):
+        return model.optimize_for_inference("auto", compile=mode == "auto-compile")
+    if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; accepted: {', '.join(MODES)}")
-    return model.eval()
+    return model.optimize_for_inference(mode)
 
 
 def run_case(case: BenchCase, modes: list[str], device: torch.device, *, batch: int, runs: int,
@@ -157,16 +156,29 @@ def run_case(case: BenchCase, modes: list[str], device: torch.device, *, batch: 
     reference: torch.Tensor | None = None
     gflop = math.nan
     for mode in modes:
-        model = prepare_model(case, mode, device)
-        dtype = str(model.compute_dtype or model.dtype).replace("torch.", "")
-        row = Row(case.name, mode, str(device), dtype)
+        try:
+            model = prepare_model(case, mode, device)
+        except ValueError as err:  # a path this device cannot run
+            log(f"# {case.name}: mode {mode} skipped: {err}")
+            continue
         x1 = case.make_inputs(model, 1)
 
         def call(inputs: dict) -> torch.Tensor:
+            # the whole case is one inference call: "auto" measures and chooses per (case, batch)
+            key = ("bench", case.name, next(iter(inputs.values())).shape[0])
             with torch.inference_mode(), model.autocast():
-                return case.run(model, inputs)
+                return model.run_inference(key, lambda: case.run(model, inputs))
 
         out1 = call(x1).float()
+        row = Row(case.name, mode, str(device), str(model.compute_dtype).replace("torch.", ""),
+                  inference_path=model.inference_path)
+        if mode.startswith("auto"):
+            for key, report in model.inference_report.items():
+                measured = report.get("measured", {})
+                detail = ", ".join(f"{n} {m['ms']:.1f} ms" if "ms" in m
+                                   else f"{n}: {m.get('rejected') or m.get('error')}" for n, m in measured.items())
+                detail = detail or f"from the cache {report.get('file')}"
+                log(f"# {case.name}: auto chose {report['path']} at batch {key[-1]} ({detail})")
         if mode == "fp32":
             reference = out1
             gflop = count_gflop(lambda: call(x1))
@@ -234,7 +246,7 @@ def run_case(case: BenchCase, modes: list[str], device: torch.device, *, batch: 
     return rows
 
 
-HEADER = (f"{'path':<40} {'mode':<14} {'dtype':<9} {'lat@1 ms':>9} {'batch':>5} {'img/s':>7} {'peak MB':>8} "
+HEADER = (f"{'path':<40} {'mode':<18} {'dtype':<9} {'lat@1 ms':>9} {'batch':>5} {'img/s':>7} {'peak MB':>8} "
           f"{'GFLOP/img':>9} {'GFLOP/s':>8} {'%fp32pk':>7} {'%bf16pk':>7} {'PSNR':>6} {'x offic.':>8}")
 
 
@@ -242,33 +254,23 @@ def format_row(r: Row) -> str:
     def f(v: float, spec: str) -> str:
         return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
 
-    return (f"{r.path:<40} {r.mode:<14} {r.dtype:<9} {f(r.latency_ms, '9.1f')} {r.batch:>5} "
+    return (f"{r.path:<40} {r.mode:<18} {r.dtype:<9} {f(r.latency_ms, '9.1f')} {r.batch:>5} "
             f"{f(r.throughput, '7.2f')} {f(r.peak_mem_mb, '8.0f')} {f(r.gflop_per_image, '9.2f')} "
             f"{f(r.achieved_gflops, '8.1f')} {f(100 * r.frac_fp32_peak, '6.0f')}% {f(100 * r.frac_bf16_peak, '6.0f')}% "
             f"{f(r.psnr_vs_fp32, '6.1f')} {f(r.speedup_vs_official, '7.2f')}x")
 
 
 def environment(device: torch.device) -> dict:
-    from .nn.fast import cpu_flags
-
     info = {
         "date": time.strftime("%Y-%m-%d"),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "device": str(device),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": inference_paths.cpu_name(),
         "threads": torch.get_num_threads(),
-        "cpu_bf16_native": bool({"amx_bf16", "avx512_bf16"} & cpu_flags()),
-        "auto_compute_dtype": str(auto_compute_dtype(device)).replace("torch.", ""),
+        "machine_signature": inference_paths.machine_signature(device),
+        "half_autocast_dtypes": [str(d).replace("torch.", "") for d in inference_paths.half_dtypes(device)],
     }
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    info["cpu"] = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
@@ -277,9 +279,11 @@ def environment(device: torch.device) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m hubmodels.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("family", choices=sorted(registry.FAMILY_PACKAGES))
+    parser.add_argument("family", choices=registry.converter_families())
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
-    parser.add_argument("--modes", nargs="+", default=["fp32", "fast"], choices=MODES)
+    parser.add_argument("--modes", nargs="+", default=["fp32", "auto"], choices=MODES, metavar="MODE",
+                        help="fp32 (exact default), an inference path forced by name, auto or auto-compile; "
+                             f"choices: {', '.join(MODES)} (default: fp32 auto)")
     parser.add_argument("--batch", type=int, default=16, help="batch size for the throughput figure")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per figure (median reported)")
     parser.add_argument("--official", type=Path, help="local checkout of the official repository to time beside ours")
@@ -298,8 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     from .hub import parse_device
 
     device = parse_device(args.device)
-    module = registry.family_module(args.family, "bench")
-    cases: list[BenchCase] = module.cases(args)
+    cases: list[BenchCase] = registry.family_spec(args.family).bench_cases(args)
     if not cases:
         print("no benchmark cases selected", file=sys.stderr)
         return 2

@@ -15,12 +15,13 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar, Hashable, Mapping
 
 import torch
 from huggingface_hub import ModelCard, PyTorchModelHubMixin, hf_hub_download
 from torch import nn
 
+from . import inference_paths as _paths
 from . import registry
 
 CONFIG_NAME = "config.json"
@@ -265,7 +266,10 @@ class HubModel(
     citation: ClassVar[str] = ""
     storage_dtype: torch.dtype | None = None  # dtype of floating tensors in model.safetensors (None: as in memory)
     _card_repo_id: str | None = None  # the repo id the card names while publishing
-    compute_dtype: torch.dtype | None = None  # inference matmul/conv dtype (None: as the weights)
+    # Inference paths (hubmodels.inference_paths). A family lists its exact rewrites as module swaps
+    # {paper module class: fast subclass} and the children torch.compile must leave alone.
+    inference_swaps: ClassVar[Mapping[type[nn.Module], type[nn.Module]]] = {}
+    inference_eager_children: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, *, family: str | None = None, architecture: str | None = None,
                           citation: str | None = None, **kwargs: Any) -> None:
@@ -313,7 +317,7 @@ class HubModel(
         if family is None or architecture is None:
             raise HubModelError(
                 f"{source} has no 'family'/'architecture' fields: it was not written by hubmodels "
-                f"(expected e.g. family={cls.family or 'stargan_v2'!r})"
+                f"(expected e.g. family={cls.family or '<family>'!r})"
             )
         if cls.architecture and architecture != cls.architecture:
             raise HubModelError(
@@ -469,17 +473,27 @@ class HubModel(
                         dtype: str | torch.dtype | None = None, revision: str | None = None,
                         token: str | bool | None = None, cache_dir: str | Path | None = None,
                         force_download: bool = False, local_files_only: bool = False,
-                        fast: bool = True) -> "HubModel":
+                        compile: bool = False) -> "HubModel":
         """Load ``hubmodels/<name>`` (local hub first), ``org/name`` (Hugging Face Hub) or a folder path.
 
-        The model is placed on ``device`` (``cpu``, ``cuda``, ``auto``) in ``dtype`` (fp32/fp16/bf16), in eval
-        mode. With ``fast`` (default) and no ``dtype``, the weights stay fp32 and inference runs in the
-        hardware's fast dtype (see ``optimize_for_inference``); an explicit ``dtype`` is used as given, and
-        ``dtype="float32"`` means exact fp32.
+        The model is placed on ``device`` (``cpu``, ``cuda``, ``auto``), in eval mode.
+
+        ``dtype``: ``None`` or ``"float32"`` (default): exact, the paper modules in fp32, the reference
+        results on every machine. ``"fp16"``/``"bf16"`` (or a ``torch.dtype``): the weights are cast to it and
+        inference runs under autocast to it. ``"auto"``: fp32 weights, and the model measures its inference
+        paths on this machine and keeps the fastest within PSNR 40 dB of fp32 (``optimize_for_inference``);
+        ``compile=True`` adds ``torch.compile`` variants to what "auto" tries.
         """
         target, folder, looked = resolve(pretrained_model_name_or_path)
         device_ = parse_device(device)
-        dtype_ = parse_dtype(dtype)
+        auto = isinstance(dtype, str) and dtype.strip().lower() == "auto"
+        if compile and not auto:
+            raise ValueError("compile=True adds torch.compile to the paths dtype='auto' measures; "
+                             "pass dtype='auto' with it")
+        try:
+            dtype_ = None if auto else parse_dtype(dtype)
+        except ValueError as err:
+            raise ValueError(f"{err}, or 'auto' (the fastest path within PSNR 40 dB of fp32)") from None
         if not cls.architecture:  # base class: dispatch on the folder's architecture
             config = cls._read_config(target, folder, looked, revision=revision, token=token, cache_dir=cache_dir,
                                       force_download=force_download, local_files_only=local_files_only)
@@ -492,7 +506,7 @@ class HubModel(
                 raise HubModelError(f"{source}: {err}") from err
             return concrete.from_pretrained(target, device=device, dtype=dtype, revision=revision, token=token,
                                             cache_dir=cache_dir, force_download=force_download,
-                                            local_files_only=local_files_only, fast=fast)
+                                            local_files_only=local_files_only, compile=compile)
         if folder is None:
             cls._read_config(target, folder, looked, revision=revision, token=token, cache_dir=cache_dir,
                              force_download=force_download, local_files_only=local_files_only)
@@ -501,8 +515,8 @@ class HubModel(
         model = super().from_pretrained(target, revision=revision, token=token, cache_dir=cache_dir,
                                         force_download=force_download, local_files_only=local_files_only,
                                         device=device_, dtype=dtype_, looked=looked)
-        if fast:
-            model.optimize_for_inference("auto" if dtype_ is None else dtype_)
+        if auto:
+            model.optimize_for_inference("auto", compile=compile)
         return model
 
     @classmethod
@@ -572,29 +586,84 @@ class HubModel(
             with Image.open(sample) as img:
                 self.card.sample_image = img.convert("RGB")
 
-    # ---- inference fast path --------------------------------------------------------------
+    # ---- inference paths (hubmodels.inference_paths) ---------------------------------------
 
-    def optimize_for_inference(self, compute_dtype: str | torch.dtype | None = "auto",
-                               channels_last: bool = True) -> "HubModel":
-        """Eval mode, channels-last convolutions, and a compute dtype the hardware is fast at.
+    def optimize_for_inference(self, path: str | None = "auto", *, compile: bool = False,
+                               timer: Callable[[str, Callable[[], Any], torch.device], float] | None = None
+                               ) -> "HubModel":
+        """Choose how inference runs: ``"auto"`` (measure), a path name (force it), or ``None`` (exact default).
 
-        ``"auto"``: bf16 autocast on CPUs with native bf16 (AMX / AVX-512-BF16), bf16/fp16 on CUDA, fp32
-        elsewhere; ``None`` or ``"float32"``: exact fp32.
+        ``"auto"``: for each key passed to :meth:`run_inference` (e.g. an input shape), the model times its
+        candidate paths (:meth:`inference_paths`) on this machine and keeps the fastest whose output is within
+        PSNR 40 dB of fp32; choices are cached on disk per machine, model and key. ``compile=True`` adds the
+        ``torch.compile`` variants. A path name (``"fp32"``, ``"fp32-channels-last"``, ``"rewrites"``,
+        ``"bf16"``, ...) is applied now and used for every call, whatever its accuracy. ``timer(path, fn,
+        device) -> seconds`` replaces the timer of "auto". The weights stay fp32 and keep their state-dict
+        keys; every change is undone by another call (``None``: back to the paper modules, contiguous).
         """
-        from .nn.fast import auto_compute_dtype
+        return _paths.optimize(self, path, compile=compile, timer=timer)
 
-        if compute_dtype == "auto":
-            compute_dtype = auto_compute_dtype(self.device)
-        self.compute_dtype = parse_dtype(compute_dtype)
-        if channels_last:
-            self.to(memory_format=torch.channels_last)
-        return self.eval()
+    def inference_paths(self, *, compile: bool | None = None) -> list[str]:
+        """The candidate path names on this model's device, the fp32 reference first.
+
+        ``compile``: include the ``torch.compile`` variants (default: as set by ``optimize_for_inference``).
+        """
+        if compile is None:
+            state = _paths.state_of(self)
+            compile = bool(state is not None and state.compile)
+        return _paths.available_paths(self.device, rewrites=bool(self.inference_swaps), compile=compile)
+
+    def run_inference(self, key: Hashable, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` (the tensor work of an inference method) under the path chosen for ``key``.
+
+        Exact mode (not optimized): just ``fn()``. A forced path: applied, then ``fn()``. ``"auto"``: the first
+        call with a new ``key`` measures the candidates (``fn`` runs several times: it must have no side
+        effects) and returns the chosen path's output; later calls reuse the choice. ``fn`` returns a tensor
+        (or a tuple/list/dict of them) of images in [-1, 1], the scale of the PSNR check. Calls nested
+        inside ``fn`` run under the outer call's path.
+        """
+        return _paths.run(self, key, fn)
+
+    @property
+    def inference_path(self) -> str:
+        """The path the model runs in now (``"fp32"`` when exact; with "auto", the last key's choice)."""
+        state = _paths.state_of(self)
+        return "fp32" if state is None else state.applied
+
+    @property
+    def inference_choices(self) -> dict[Hashable, str]:
+        """Which path "auto" chose for which key (measured here or read from the on-disk cache)."""
+        state = _paths.state_of(self)
+        return {} if state is None else dict(state.choices)
+
+    @property
+    def inference_report(self) -> dict[Hashable, dict]:
+        """Per key: the chosen path, and (when measured) each candidate's median ms and PSNR vs fp32."""
+        state = _paths.state_of(self)
+        return {} if state is None else dict(state.reports)
+
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """The dtype matmuls and convolutions run in: the current path's, else the weights'."""
+        state = _paths.state_of(self)
+        if state is not None:
+            return _paths.PATHS[state.applied].compute_dtype
+        return self.dtype if self.dtype in (torch.float16, torch.bfloat16) else torch.float32
 
     def autocast(self):
-        """The context inference runs in: autocast to ``compute_dtype`` when it is lower than the weights."""
+        """The context inference runs in: autocast to the current path's dtype (or to half-precision weights).
+
+        An optimized model in an fp32 path disables any autocast around it; an exact fp32 model changes nothing.
+        """
         from .nn.fast import autocast_context
 
-        return autocast_context(self.device, self.compute_dtype)
+        state = _paths.state_of(self)
+        if state is None:
+            return autocast_context(self.device, self.compute_dtype)
+        dtype = _paths.PATHS[state.applied].compute_dtype
+        if dtype == torch.float32:
+            return torch.autocast(self.device.type, enabled=False)
+        return torch.autocast(self.device.type, dtype=dtype)
 
     # ---- conveniences ---------------------------------------------------------------------
 

@@ -471,9 +471,9 @@ class Preprocess:
 
 
 # Official test-time pipelines (the official code is the reference, not the
-# papers):
-#  stargan_v2     clovaai/stargan-v2 core/data_loader.py get_test_loader:
-#                 Resize([s, s]) -> ToTensor -> Normalize(0.5, 0.5).
+# papers). A registered family declares its own in its spec (``FamilySpec.preprocessing``,
+# registered here under the family's name when the spec loads); the entries below are those
+# of families whose rooms have not landed yet, and move into their specs when they do.
 #  stargan_*      yunjey/stargan data_loader.py get_loader (mode='test'):
 #                 CenterCrop(crop) -> Resize(128) -> ToTensor -> Normalize;
 #                 crop 178 for CelebA, 256 for RaFD (main.py defaults).
@@ -490,7 +490,6 @@ class Preprocess:
 #  semantic_stylegan  seasonSH/SemanticStyleGAN visualize/invert.py: PIL
 #                 resize((s, s), LANCZOS) -> ToTensor -> Normalize(0.5, 0.5).
 POLICIES: dict[str, Preprocess] = {
-    "stargan_v2": Preprocess(size=256, resize="resize", interpolation="bilinear"),
     "stargan_celeba": Preprocess(size=128, resize="center_crop_resize", crop_size=178, interpolation="bilinear"),
     "stargan_rafd": Preprocess(size=128, resize="center_crop_resize", crop_size=256, interpolation="bilinear"),
     "bicyclegan": Preprocess(size=256, resize="resize_center_crop", load_size=286, interpolation="bicubic"),
@@ -526,6 +525,10 @@ def get_policy(name_or_policy: str | Preprocess, size: int | tuple[int, int] | N
         policy = name_or_policy
     elif isinstance(name_or_policy, str):
         key = _normalise_name(name_or_policy)
+        if key not in POLICIES:
+            from .registry import families
+
+            families()  # the registered families' specs register their policies
         if key not in POLICIES:
             raise UnknownPolicyError(
                 f"unknown preprocessing policy {name_or_policy!r}; known policies: {', '.join(sorted(POLICIES))}"

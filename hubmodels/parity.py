@@ -1,10 +1,11 @@
 """Parity against the official implementations (DESIGN.md contract 5).
 
 A case folder holds the official checkpoint(s), ``tensors.safetensors`` (inputs and official outputs) and
-``manifest.json`` listing the checks. This module is family-agnostic: it reads the case, asks the family's
-plugin (``hubmodels.<family>.parity``) to convert the checkpoint and to run each check, and compares.
+``manifest.json`` listing the checks. This module is family-agnostic: it reads the case, asks the plugin
+of the family the manifest names (``FamilySpec.parity``, found through :mod:`hubmodels.registry`) to
+convert the checkpoint and to run each check, and compares.
 
-A plugin provides::
+A plugin (:class:`hubmodels.family.ParityPlugin`) provides::
 
     load_case(case_dir: Path, manifest: dict) -> object
     run_check(state: object, check: dict, inputs: dict[str, Tensor]) -> dict[str, Tensor]
@@ -16,7 +17,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -37,6 +38,7 @@ class CaseReport:
     case: str
     family: str
     results: list[CheckResult] = field(default_factory=list)
+    outputs: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)  # check -> our outputs (CPU fp32)
 
     @property
     def passed(self) -> int:
@@ -99,22 +101,40 @@ def compare(ours: torch.Tensor, official: torch.Tensor, atol: float, rtol: float
     return ok, err, "" if finite else "non-finite values"
 
 
+def _place(state: Any, device: torch.device, dtype: torch.dtype) -> None:
+    """Move the networks a plugin's state holds (its attributes that are modules) to device and dtype."""
+    for value in vars(state).values() if hasattr(state, "__dict__") else ():
+        if isinstance(value, torch.nn.Module):
+            value.to(device=device, dtype=dtype)
+
+
+def _input(t: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    return t.to(device=device, dtype=dtype) if t.is_floating_point() else t.to(device)
+
+
 def run_case(case_dir: str | Path, *, only: Callable[[str], bool] | None = None,
-             log: Callable[[str], None] | None = None) -> CaseReport:
+             log: Callable[[str], None] | None = None, device: str | torch.device = "cpu",
+             dtype: torch.dtype = torch.float32) -> CaseReport:
+    """Run every check of a case. ``device``/``dtype`` other than CPU fp32 run our side there (the GPU
+    checks); the manifest's tolerances are for fp32, so half precision is judged by the caller."""
     case_dir, manifest, tensors = read_case(case_dir)
     family = manifest["family"]
-    plugin = registry.family_module(family, "parity")
+    plugin = registry.family_spec(family).parity
     report = CaseReport(case=manifest.get("case", case_dir.name), family=family)
     state = plugin.load_case(case_dir, manifest)
+    device = torch.device(device)
+    if device.type != "cpu" or dtype != torch.float32:
+        _place(state, device, dtype)
     for check in manifest["checks"]:
         name = check.get("name", "?")
         if only is not None and not only(name):
             continue
         start = time.perf_counter()
         try:
-            inputs = {arg: tensors[key] for arg, key in check.get("inputs", {}).items()}
+            inputs = {arg: _input(tensors[key], device, dtype) for arg, key in check.get("inputs", {}).items()}
             with torch.inference_mode():
                 outputs = plugin.run_check(state, check, inputs)
+            report.outputs[name] = {k: torch.as_tensor(v).detach().float().cpu() for k, v in outputs.items()}
             result = _grade(name, check, outputs, tensors)
         except Exception as err:  # a failing check is reported, not fatal: the other checks still run
             result = CheckResult(name, False, math.nan, f"{type(err).__name__}: {err}")

@@ -1,46 +1,25 @@
-"""Registries that make every family uniform: architectures, named configurations, family plugins.
+"""The one place families are registered, and the lookups every layer goes through.
 
-Families register themselves at import time; lookups import the family package lazily so that
-``import hubmodels`` stays cheap and a broken family cannot take the others down.
+:data:`FAMILY_SPECS` names each family's spec module (``hubmodels/<room>/spec.py`` defining ``SPEC``).
+Specs are imported lazily, so ``import hubmodels`` stays cheap and a broken family cannot take the
+others down: a spec that fails to import is reported by :func:`spec_errors` and skipped elsewhere.
 """
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-# Converter/manifest family name -> the package that implements it (DESIGN.md contract 4).
-FAMILY_PACKAGES: dict[str, str] = {
-    "stargan_v2": "hubmodels.stargan_v2",
-    "stargan": "hubmodels.stargan",
-    "bicyclegan": "hubmodels.bicyclegan",
-    "stylegan": "hubmodels.stylegan",
-    "stylegan2": "hubmodels.stylegan",
-    "semantic_stylegan": "hubmodels.semantic_stylegan",
-}
+if TYPE_CHECKING:
+    from .family import FamilySpec, OfficialConfig
 
-# Space folder names, hyphenated (DESIGN.md contract 6).
-FAMILY_SPACES: dict[str, str] = {
-    "stargan_v2": "stargan-v2",
-    "stargan": "stargan",
-    "bicyclegan": "bicyclegan",
-    "stylegan": "stylegan",
-    "stylegan2": "stylegan",
-    "semantic_stylegan": "semantic-stylegan",
-}
+# Adding a family: write its room (CONTRIBUTING.md) and add its spec module here.
+FAMILY_SPECS: tuple[str, ...] = (
+    "hubmodels.stargan_v2.spec",
+)
 
 ARCHITECTURES: dict[str, type] = {}
-
-
-@dataclass(frozen=True)
-class NamedConfig:
-    name: str
-    cls: type
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    description: str = ""
-
-
-CONFIGS: dict[str, NamedConfig] = {}
+_SPECS: dict[str, "FamilySpec"] | None = None
+_ERRORS: dict[str, str] = {}
 
 
 class UnknownFamilyError(KeyError):
@@ -52,68 +31,76 @@ def register_architecture(cls: type) -> None:
     ARCHITECTURES[cls.architecture] = cls
 
 
-def register_config(name: str, cls: type, description: str = "", **kwargs: Any) -> None:
-    CONFIGS[name] = NamedConfig(name=name, cls=cls, kwargs=dict(kwargs), description=description)
+def families() -> list["FamilySpec"]:
+    """Every registered family that imports, in registration order."""
+    global _SPECS
+    if _SPECS is None:
+        specs: dict[str, FamilySpec] = {}
+        for module in FAMILY_SPECS:
+            try:
+                spec = importlib.import_module(module).SPEC
+            except Exception as err:  # noqa: BLE001 - one broken family must not hide the others
+                _ERRORS[module] = f"{type(err).__name__}: {err}"
+                continue
+            specs[spec.name] = spec
+        _SPECS = specs
+    return list(_SPECS.values())
 
 
-def family_package(family: str):
-    """Import and return the package implementing ``family``."""
-    if family not in FAMILY_PACKAGES:
-        known = ", ".join(sorted(FAMILY_PACKAGES))
-        raise UnknownFamilyError(f"unknown family {family!r}; known families: {known}")
-    module = FAMILY_PACKAGES[family]
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as err:
-        if err.name and module.startswith(err.name):
-            raise UnknownFamilyError(
-                f"family {family!r} is not implemented yet in this version of hubmodels ({module} is missing)"
-            ) from err
-        raise
+def spec_errors() -> dict[str, str]:
+    """Spec modules that failed to import, with the error (the conformance test reports them)."""
+    families()
+    return dict(_ERRORS)
 
 
-def family_module(family: str, submodule: str):
-    """Import ``<family package>.<submodule>`` (e.g. ``parity``, ``convert``, ``bench``)."""
-    package = family_package(family)
-    name = f"{package.__name__}.{submodule}"
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as err:
-        if err.name == name:
-            raise UnknownFamilyError(f"family {family!r} has no {submodule} support ({name} is missing)") from err
-        raise
+def converter_families() -> list[str]:
+    """Every converter / manifest family name (``stargan_v2``, ``stylegan``, ``stylegan2``, ...)."""
+    return sorted(name for spec in families() for name in spec.converter_families)
 
 
-def load_all_families() -> None:
-    """Import every implemented family so that its architectures and configurations are registered."""
-    for module in sorted(set(FAMILY_PACKAGES.values())):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if not (err.name and module.startswith(err.name)):
-                raise
+def family_spec(name: str) -> "FamilySpec":
+    """The spec of a room (``stargan_v2``) or of one of its converter families (``stylegan2``)."""
+    for spec in families():
+        if name == spec.name or name in spec.converter_families:
+            return spec
+    known = ", ".join(converter_families()) or "none"
+    raise UnknownFamilyError(f"unknown family {name!r}; known families: {known}")
+
+
+def space_spec(space: str) -> "FamilySpec":
+    """The spec whose Space folder is ``spaces/<space>/``."""
+    for spec in families():
+        if spec.space == space:
+            return spec
+    known = ", ".join(s.space for s in families()) or "none"
+    raise UnknownFamilyError(f"no family serves the Space {space!r}; Spaces: {known}")
 
 
 def architecture_class(architecture: str) -> type:
     if architecture not in ARCHITECTURES:
-        load_all_families()
+        families()  # importing the specs registers their classes
     if architecture not in ARCHITECTURES:
         known = ", ".join(sorted(ARCHITECTURES)) or "none"
         raise UnknownFamilyError(f"unknown architecture {architecture!r}; known architectures: {known}")
     return ARCHITECTURES[architecture]
 
 
-def list_configs() -> list[NamedConfig]:
-    load_all_families()
-    return [CONFIGS[k] for k in sorted(CONFIGS)]
+def list_configs() -> list["OfficialConfig"]:
+    """The released configurations of every family, by name."""
+    return sorted((cfg for spec in families() for cfg in spec.configs), key=lambda c: c.name)
 
 
 def create_model(name: str, **overrides: Any):
     """Build a freshly initialised model from a named configuration, e.g. ``stargan_v2_afhq_256``."""
-    if name not in CONFIGS:
-        load_all_families()
-    if name not in CONFIGS:
-        known = ", ".join(sorted(CONFIGS)) or "none"
-        raise KeyError(f"unknown configuration {name!r}; known configurations: {known}")
-    cfg = CONFIGS[name]
-    return cfg.cls(**{**cfg.kwargs, **overrides})
+    for cfg in list_configs():
+        if cfg.name == name:
+            return cfg.model_class(**{**cfg.kwargs, **overrides})
+    known = ", ".join(c.name for c in list_configs()) or "none"
+    raise KeyError(f"unknown configuration {name!r}; known configurations: {known}")
+
+
+def _reset_for_tests() -> None:
+    """Forget imported specs (tests that register a fake family call this around it)."""
+    global _SPECS
+    _SPECS = None
+    _ERRORS.clear()

@@ -1,7 +1,7 @@
 """Write a deployable Hugging Face Space folder for one of our Spaces.
 
-    python spaces/bundle.py stargan-v2 --out build/space-stargan-v2
-    hf upload <user>/<space-name> build/space-stargan-v2 . --repo-type space
+    python spaces/bundle.py <space> --out build/space-<space>      # e.g. the Space folder spaces/<space>/
+    hf upload <user>/<space-name> build/space-<space> . --repo-type space
 
 The folder holds the Space's own files (app.py, README.md with the Spaces YAML header,
 requirements.txt), ``common.py``, a copy of the ``hubmodels`` package (no tests, no caches) and the
@@ -31,19 +31,24 @@ class BundleError(RuntimeError):
 
 
 def available_spaces() -> list[str]:
-    return sorted(p.parent.name for p in SPACES_DIR.glob("*/app.py"))
+    """Spaces of the registered families that have an app."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from hubmodels.registry import families
+
+    return sorted(spec.space for spec in families() if (SPACES_DIR / spec.space / "app.py").is_file())
 
 
 def space_families(space: str) -> tuple[str, ...]:
-    """The model families a Space serves (``stargan-v2`` -> ``stargan_v2``; see common.SPACE_FAMILIES)."""
-    for folder in (str(ROOT), str(SPACES_DIR)):
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
+    """The model families a Space serves, from the spec of the family that owns it (gradio not needed)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from hubmodels.registry import UnknownFamilyError, space_spec
+
     try:
-        from common import SPACE_FAMILIES
-    except ImportError:  # gradio missing here: the naming rule covers every Space but StyleGAN
-        SPACE_FAMILIES = {"stylegan": ("stylegan", "stylegan2")}
-    return tuple(SPACE_FAMILIES.get(space, (space.replace("-", "_"),)))
+        return space_spec(space).converter_families
+    except UnknownFamilyError as err:
+        raise BundleError(str(err)) from err
 
 
 def _hub_dir() -> Path:

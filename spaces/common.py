@@ -15,7 +15,9 @@ Environment variables read at call time (so tests can set them):
 * ``HUBMODELS_<FAMILY>_MODELS``: extra comma-separated Hub ids or folder paths a Space offers,
   e.g. ``HUBMODELS_STARGAN_V2_MODELS=org/my-stargan,/data/my-model``;
 * ``HUBMODELS_DEVICE``: ``cpu`` (default), ``cuda``, ``cuda:N`` or ``auto``;
-* ``HUBMODELS_DTYPE``: ``float32`` (default), ``float16``/``fp16``, ``bfloat16``/``bf16``.
+* ``HUBMODELS_DTYPE``: ``auto`` (default: the fastest inference path this machine measures within PSNR 40 dB
+  of fp32, see ``HubModel.optimize_for_inference``), ``float32`` (exact), ``float16``/``fp16``,
+  ``bfloat16``/``bf16``.
 """
 from __future__ import annotations
 
@@ -50,25 +52,18 @@ from hubmodels.hub import (  # noqa: E402
     resolve,
 )
 from hubmodels.__main__ import local_models  # noqa: E402
+from hubmodels.family import FamilySpec  # noqa: E402
 from hubmodels.images import ImageInputError, load_image  # noqa: E402
+from hubmodels.registry import space_spec as _space_spec  # noqa: E402
 
 __all__ = [
-    "SPACE_FAMILIES", "HAS_ZEROGPU", "gpu", "models_env_var", "discover_models", "default_model",
+    "space_spec", "HAS_ZEROGPU", "gpu", "models_env_var", "discover_models", "default_model",
     "runtime_device", "runtime_dtype", "load_model", "model_config", "clear_model_cache", "user_error",
     "user_errors", "check_model_id", "require_image", "check_int", "check_float", "check_choice",
     "synthfaces_examples", "launch_kwargs",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-# Which model families each Space serves (a Space folder is the family name with hyphens).
-SPACE_FAMILIES: dict[str, tuple[str, ...]] = {
-    "stargan-v2": ("stargan_v2",),
-    "stargan": ("stargan",),
-    "bicyclegan": ("bicyclegan",),
-    "stylegan": ("stylegan", "stylegan2"),
-    "semantic-stylegan": ("semantic_stylegan",),
-}
 
 HAS_ZEROGPU = _SPACES_GPU is not None
 
@@ -95,8 +90,13 @@ def gpu(fn: F | None = None, *, duration: int = 60) -> Any:
 # model discovery and loading
 
 
+def space_spec(space: str) -> FamilySpec:
+    """The spec of the family whose Space is ``spaces/<space>/`` (its families, title, training module)."""
+    return _space_spec(space)
+
+
 def models_env_var(family: str) -> str:
-    """``stargan_v2`` -> ``HUBMODELS_STARGAN_V2_MODELS``."""
+    """The variable listing a family's extra models: ``my_family`` -> ``HUBMODELS_MY_FAMILY_MODELS``."""
     return f"HUBMODELS_{family.upper().replace('-', '_')}_MODELS"
 
 
@@ -129,8 +129,8 @@ def runtime_device() -> str:
     return os.environ.get("HUBMODELS_DEVICE", "").strip() or "cpu"
 
 
-def runtime_dtype() -> str | None:
-    return os.environ.get("HUBMODELS_DTYPE", "").strip() or None
+def runtime_dtype() -> str:
+    return os.environ.get("HUBMODELS_DTYPE", "").strip() or "auto"
 
 
 _MODELS: dict[tuple, HubModel] = {}

@@ -7,6 +7,9 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# dtype="auto" caches its measured choices per machine; a test run must neither read a developer's
+# cache nor leave one behind.
+os.environ["HUBMODELS_CACHE"] = __import__("tempfile").mkdtemp(prefix="hubmodels-test-cache-")
 
 from pathlib import Path  # noqa: E402
 

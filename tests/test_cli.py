@@ -26,6 +26,17 @@ def run_check(state, check, inputs):
     raise NotImplementedError(check["name"])
 '''
 
+# A family whose spec offers nothing but a parity plugin: enough for the parity harness, which reads
+# nothing else of a spec.
+SPEC = '''
+from hubmodels.family import FamilySpec
+from hubmodels.images import Preprocess
+from . import parity
+SPEC = FamilySpec(name="fakefam", title="Fake", converter_families=("fakefam",), model_classes=(),
+                  space="fakefam", preprocessing=Preprocess(size=8, resize="resize"), configs=(), convert=None, parity=parity,
+                  bench_cases=None, sample=None, test_config={}, training="fakefam.train")
+'''
+
 
 @pytest.fixture
 def fake_family(tmp_path, monkeypatch):
@@ -33,9 +44,12 @@ def fake_family(tmp_path, monkeypatch):
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
     (pkg / "parity.py").write_text(textwrap.dedent(PLUGIN))
+    (pkg / "spec.py").write_text(textwrap.dedent(SPEC))
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(registry.FAMILY_PACKAGES, "fakefam", "fakefam")
-    return "fakefam"
+    monkeypatch.setattr(registry, "FAMILY_SPECS", (*registry.FAMILY_SPECS, "fakefam.spec"))
+    registry._reset_for_tests()
+    yield "fakefam"
+    registry._reset_for_tests()
 
 
 def make_case(root: Path, name: str, *, wrong: bool = False) -> Path:

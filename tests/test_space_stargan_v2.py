@@ -77,7 +77,9 @@ def served(hub):
         mp.setenv("HUBMODELS_HUB", str(hub))
         mp.setenv("HUBMODELS_STARGAN_V2_MODELS", extra)
         mp.delenv("HUBMODELS_DEVICE", raising=False)
-        mp.delenv("HUBMODELS_DTYPE", raising=False)
+        # The Space asks for dtype="auto" (test_space_asks_for_auto_dtype); the seed and equality checks
+        # below must not depend on which path this CPU would choose, so they run the exact fp32 path.
+        mp.setenv("HUBMODELS_DTYPE", "float32")
         app = _import_app("space_stargan_v2_app")
         port = _free_port()
         app.demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
@@ -148,10 +150,7 @@ def test_domain_dropdowns_follow_model(served):
 
 
 def test_latent_guided_matches_library_and_seeds(served, source):
-    import hubmodels
-    from hubmodels.stargan_v2 import api
-
-    _, client, _ = served
+    app, client, _ = served
     out = client.predict(DEFAULT_ID, handle_file(source), "dog", 7, 3, 1.0, api_name="/latent_guided")
     assert [item["caption"] for item in out] == ["dog, seed 7", "dog, seed 8", "dog, seed 9"]
     images = [_pixels(item["image"]) for item in out]
@@ -164,9 +163,10 @@ def test_latent_guided_matches_library_and_seeds(served, source):
     assert np.abs(_pixels(shifted[0]["image"]).astype(int) - images[1].astype(int)).max() <= 1  # sample k: seed + k
     assert np.abs(images[0].astype(int) - images[1].astype(int)).max() > 0  # different seeds differ
 
-    # The Space serves exactly what the library computes (PNG round trip is lossless).
-    model = hubmodels.load(DEFAULT_ID)  # from the module's local hub (HUBMODELS_HUB)
-    expected = api.latent_guided(model, source, "dog", num_samples=3, seed=7)
+    # The Space serves exactly what its model computes (PNG round trip is lossless), on whichever
+    # inference path dtype="auto" chose on this machine.
+    model = app.common.load_model(DEFAULT_ID)
+    expected = model.latent_guided(source, "dog", num_samples=3, seed=7)
     for got, want in zip(images, expected):
         np.testing.assert_array_equal(got, np.asarray(want))
 
@@ -175,14 +175,12 @@ def test_latent_guided_matches_library_and_seeds(served, source):
 
 
 def test_reference_guided(served, source, reference):
-    from hubmodels.stargan_v2 import api
-
     app, client, _ = served
     out = _pixels(client.predict(DEFAULT_ID, handle_file(source), handle_file(reference), "fox",
                                  api_name="/reference_guided"))
     assert out.shape == (32, 32, 3)
     model = app.common.load_model(DEFAULT_ID)
-    np.testing.assert_array_equal(out, np.asarray(api.reference_guided(model, source, reference, "fox")))
+    np.testing.assert_array_equal(out, np.asarray(model.reference_guided(source, reference, "fox")))
     other_ref = app.REFERENCE_EXAMPLES[0][0]
     other = _pixels(client.predict(DEFAULT_ID, handle_file(source), handle_file(other_ref), "cat",
                                    api_name="/reference_guided"))
@@ -199,6 +197,15 @@ def test_interpolate_ends_at_the_seeds(served, source):
     # Same styles, other batch size: CPU kernels may differ in the last bit, never by more than one level.
     assert np.abs(first.astype(int) - a.astype(int)).max() <= 1
     assert np.abs(last.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_space_asks_for_auto_dtype(served, source, monkeypatch):
+    app = served[0]
+    monkeypatch.delenv("HUBMODELS_DTYPE")
+    assert app.common.runtime_dtype() == "auto"
+    model = app.common.load_model(DEFAULT_ID)
+    model.latent_guided(source, "dog", num_samples=2, seed=0)
+    assert model.inference_choices  # the first request measured the paths and kept one per input shape
 
 
 def test_other_models_by_id_and_env_path(served, source):
@@ -387,7 +394,7 @@ def test_bundle_runs_from_its_own_folder(served, hub, tmp_path):
     info = bundle.bundle("stargan-v2", out, hub=hub)
     assert sorted(info["models"]) == sorted([DEFAULT_ID, OTHER_ID])
     for rel in ("app.py", "README.md", "requirements.txt", "common.py", "hubmodels/__init__.py",
-                "hubmodels/stargan_v2/api.py", "hubmodels/data/synthfaces.py",
+                "hubmodels/stargan_v2/inference.py", "hubmodels/stargan_v2/spec.py", "hubmodels/data/synthfaces.py",
                 "hub/stargan-v2-synthfaces/model.safetensors", "hub/stargan-v2-synthfaces/config.json",
                 "hub/stargan-v2-aa-test/model.safetensors", ".gitattributes"):
         assert (out / rel).is_file(), rel

@@ -68,9 +68,7 @@ def test_truncation_psi_zero_collapses_styles(model, faces):
     torch.testing.assert_close(out[0, 0], out[0, 2], atol=1e-5, rtol=1e-5)
     s = model.style_from_latent("dog", [0, 1], psi=0.5)
     s1 = model.style_from_latent("dog", [0, 1], psi=1.0)
-    from hubmodels.stargan_v2.api import average_style
-
-    torch.testing.assert_close(s, torch.lerp(average_style(model, 1), s1, 0.5), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(s, torch.lerp(model.average_style(1), s1, 0.5), atol=1e-5, rtol=1e-5)
 
 
 def test_reference_guided(model, faces):
@@ -129,12 +127,10 @@ def test_fan_model_uses_masks():
     assert out.shape == (1, 2, 3, 64, 64) and torch.isfinite(out).all()
     # the masks reach the generator: same style, masks forced off by a zero-mask call differs
     x = m.latent_guided(face, 0, seed=0, output="tensor")[0]
-    from hubmodels.stargan_v2.api import prepare, translate
-
-    xs = prepare(m, face)
+    xs = m.prepare(face)
     s = m.style_from_latent(0, [0])
     zeros = (torch.zeros(1, 1, 256, 256), torch.zeros(1, 1, 256, 256))
-    assert (translate(m, xs, s, masks=zeros) - x).abs().max() > 1e-4
+    assert (m.translate(xs, s, masks=zeros) - x).abs().max() > 1e-4
 
 
 @pytest.mark.parametrize("case", ["stargan_v2_small", "stargan_v2_hpf_fan"])
@@ -150,7 +146,7 @@ def test_fast_path_still_matches_official(case):
     manifest = json.loads((folder / "manifest.json").read_text())
     tensors = load_file(str(folder / "tensors.safetensors"))
     m = StarGANv2.from_official(folder / manifest["official_checkpoint"]["file"])
-    m.optimize_for_inference("float32")
+    m.optimize_for_inference("rewrites")
     check = next(c for c in manifest["checks"] if c["name"].startswith("generator"))
     inp = check["inputs"]
     masks = (tensors[inp["masks[0]"]], tensors[inp["masks[1]"]]) if "masks[0]" in inp else None
@@ -165,21 +161,51 @@ def test_fast_path_still_matches_official(case):
 @pytest.mark.parametrize("fast", [False, True])
 def test_shared_content_matches_translating_each_output(model, faces, case, fast):
     """Encoding a source once for all its styles gives what the generator gives per (source, style) pair."""
-    from hubmodels.stargan_v2.api import prepare, translate, translate_styles
-
     m = model
     if case is not None:
         if not (REFERENCE / case).is_dir():
             pytest.skip("reference case not available")
         m = StarGANv2.from_official(REFERENCE / case / "100000_nets_ema.ckpt").eval()
     if fast:
-        m = copy.deepcopy(m).optimize_for_inference("float32")
-    x = prepare(m, faces[:2])
+        m = copy.deepcopy(m).optimize_for_inference("rewrites")
+    x = m.prepare(faces[:2])
     k = 3
     s = m.style_from_latent(1, list(range(k))).repeat(2, 1)
-    reference = translate(m, x.repeat_interleave(k, 0), s, batch_size=1)
+    reference = m.translate(x.repeat_interleave(k, 0), s, batch_size=1)
     for batch_size in (1, 2, 16):  # sources split over chunks, styles split over chunks, all at once
-        torch.testing.assert_close(translate_styles(m, x, s, batch_size=batch_size), reference,
+        torch.testing.assert_close(m.translate_styles(x, s, batch_size=batch_size), reference,
                                    atol=1e-4, rtol=1e-4)
     with pytest.raises(ValueError, match="split evenly"):
-        translate_styles(m, x, s[:5])
+        m.translate_styles(x, s[:5])
+
+
+def test_average_style_follows_the_weights(model):
+    m = copy.deepcopy(model)
+    before = m.average_style("dog").clone()
+    assert m.average_style("dog") is m.average_style("dog")  # cached
+    state = {k: v * 1.5 if v.is_floating_point() else v for k, v in m.state_dict().items()}
+    m.load_state_dict(state)
+    after = m.average_style("dog")
+    assert not torch.allclose(before, after)
+    z = torch.randn(10000, m.latent_dim, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(after, m.mean_style(1, z))
+
+
+def test_inference_methods_are_the_models_own():
+    """No forwarding wrappers: the user-facing methods are the mixin's, with one signature."""
+    import inspect
+
+    from hubmodels.stargan_v2.inference import StarGANv2Inference
+
+    for name in ("latent_guided", "reference_guided", "interpolate", "style_from_latent", "style_from_reference",
+                 "translate", "translate_styles", "average_style"):
+        assert getattr(StarGANv2, name) is getattr(StarGANv2Inference, name), name
+    assert {"style_a", "style_b", "masks"} <= set(inspect.signature(StarGANv2.interpolate).parameters)
+
+
+def test_interpolate_with_given_styles(model, faces):
+    a, b = model.style_from_latent("fox", [3]), model.style_from_latent("fox", [4])
+    frames = model.interpolate(faces[0], "fox", style_a=a, style_b=b, steps=3, output="tensor")
+    ends = model.latent_guided(faces[0], "fox", num_samples=2, seed=3, output="tensor")[0]
+    torch.testing.assert_close(frames[0], ends[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(frames[-1], ends[1], atol=1e-5, rtol=1e-5)

@@ -151,3 +151,66 @@ def test_latent_guided_depends_on_z_and_psi() -> None:
     assert torch.equal(a[:n], x)
     assert (a[n:] - b[n:]).abs().max() > 1e-3
     assert torch.allclose(c, d)  # psi=0: every z gives the average style
+
+
+def _case_without_fan(tmp_path: Path) -> Path:
+    """The CelebA-HQ-style case as a FAN-less release: no 'fan' in the file, no wing.ckpt, and the face
+    masks given to the generator and the end-to-end checks as inputs (FAN's own checks and the cycle,
+    whose second pass needs masks of a generated image, cannot be run without FAN and are left out)."""
+    from hubmodels.stargan_v2 import load_official
+
+    src = REFERENCE / "stargan_v2_hpf_fan"
+    case = tmp_path / "stargan_v2_hpf_no_fan"
+    case.mkdir()
+    ckpt = load_official(src / "100000_nets_ema.ckpt")
+    del ckpt["fan"]
+    torch.save(ckpt, case / "100000_nets_ema.ckpt")
+    (case / "tensors.safetensors").symlink_to(src / "tensors.safetensors")
+    manifest = json.loads((src / "manifest.json").read_text())
+    manifest["case"] = case.name
+    manifest["official_config"].pop("wing_path", None)
+    checks = []
+    for check in manifest["checks"]:
+        if check["name"].startswith(("fan_", "e2e_translate_and_reconstruct")):
+            continue
+        if check["name"].startswith("e2e_"):
+            check["inputs"].update({"masks[0]": "hm.mask0", "masks[1]": "hm.mask1"})  # FAN masks of x_src
+        checks.append(check)
+    manifest["checks"] = checks
+    (case / "manifest.json").write_text(json.dumps(manifest))
+    return case
+
+
+@pytest.mark.skipif(not (REFERENCE / "stargan_v2_hpf_fan").is_dir(), reason="reference case not available")
+def test_parity_without_fan_takes_masks_as_inputs(tmp_path: Path, capsys) -> None:
+    from hubmodels.__main__ import main
+
+    case = _case_without_fan(tmp_path)
+    with pytest.warns(UserWarning, match="wing"):
+        status = main(["parity", str(case)])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "parity stargan_v2_hpf_no_fan: 5/5 checks passed" in out
+
+
+@pytest.mark.skipif(not (REFERENCE / "stargan_v2_hpf_fan").is_dir(), reason="reference case not available")
+def test_model_without_fan_needs_masks(tmp_path: Path) -> None:
+    from hubmodels.data.synthfaces import render_face
+    from hubmodels.stargan_v2 import StarGANv2
+
+    case = _case_without_fan(tmp_path)
+    with pytest.warns(UserWarning, match="converting without FAN"):
+        model = StarGANv2.from_official(case / "100000_nets_ema.ckpt")
+    face = render_face(0, 0, size=64).image
+    with pytest.raises(ValueError, match="wing.ckpt"):
+        model.latent_guided(face, 0)
+    ones = torch.ones(1, 1, 64, 64)
+    out = model.latent_guided(face, 0, masks=(ones, ones), output="tensor")
+    assert out.shape == (1, 1, 3, 64, 64) and torch.isfinite(out).all()
+    with pytest.raises(ValueError, match="pair of tensors"):
+        model.latent_guided(face, 0, masks=ones)
+    # it saves and loads as what it is: a FAN-less high-pass model
+    model.save_pretrained(tmp_path / "saved")
+    again = StarGANv2.from_pretrained(tmp_path / "saved")
+    assert again.with_fan is False and again.config["with_fan"] is False
+    torch.testing.assert_close(again.latent_guided(face, 0, masks=(ones, ones), output="tensor"), out)

@@ -128,9 +128,10 @@ def test_publish_writes_a_loadable_model_with_card(short_run, local_hub):
     card = model.card
     assert "python -m train.stargan_v2" in card.command and "--steps 2" in card.command
     assert card.training["steps"] == 2 and card.datasets == ["synthfaces"]
-    for key in ("diversity_l1", "cycle_l1", "style_recon_l1", "final_G_latent_cyc"):
+    for key in ("diversity_l1", "cycle_l1", "style_recon_l1"):
         assert math.isfinite(card.metrics[key]), key
     assert card.metrics["diversity_l1"] > 0
+    assert "G/latent_cyc=" in card.training["final losses"] and "G/ref_cyc=" in card.training["final losses"]
     readme = (folder / "README.md").read_text()
     assert "python -m train.stargan_v2" in readme and "| steps | 2 |" in readme and "sample.png" in readme
     assert card.sample_image is not None and card.sample_image.size == (7 * 34 + 2, 6 * 34 + 2)
@@ -138,6 +139,23 @@ def test_publish_writes_a_loadable_model_with_card(short_run, local_hub):
     x = torch.zeros(1, 3, 32, 32)
     s = model.mapping_network(torch.zeros(1, 4), torch.tensor([1]))
     assert model(x, s).shape == (1, 3, 32, 32)
+
+
+def test_published_metrics_are_evaluation_metrics_only(short_run, tmp_path):
+    # The card's YAML `metrics:` (card.metrics, metrics.json) are what the model scores; the training losses
+    # of its last steps are provenance and go in the training table.
+    folder = Path(sg.publish_run(short_run, "hubmodels/tiny-metrics", hub_dir=tmp_path))
+    files = {"metrics.json": json.loads((folder / "metrics.json").read_text()),
+             "card.json": json.loads((folder / "card.json").read_text())["metrics"]}
+    yaml_head = (folder / "README.md").read_text().split("---")[1]
+    for name, metrics in files.items():
+        assert {"diversity_l1", "cycle_l1", "style_recon_l1", "pose_gap"} <= set(metrics), name
+        losses = [k for k in metrics if k.startswith("final") or "loss" in k or "/" in k
+                  or k.replace("_", "/", 1) in sg.LOSS_KEYS]
+        assert not losses, (name, losses)
+    assert "diversity_l1" in yaml_head and "final_" not in yaml_head and "latent_cyc" not in yaml_head
+    card = json.loads((folder / "card.json").read_text())
+    assert "D/latent_real=" in card["training"]["final losses"]
 
 
 def test_failed_save_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):

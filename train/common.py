@@ -5,7 +5,7 @@
 * :func:`step_generator`: sampling as a pure function of ``(seed, step, rank, stream)``, so a run
   resumed at step k draws exactly the data and latents an uninterrupted run draws; the "data
   position" of a checkpoint is then just its step.
-* :func:`ema_update`: parameter EMA by ``torch.lerp`` (bit-stable, like the official StarGAN v2).
+* :func:`ema_update`: parameter EMA by ``torch.lerp`` (bit-stable, as in the official implementations).
 * :class:`Checkpointer`: atomic checkpoints (safetensors for tensors, a JSON sidecar for the
   rest, never pickle) with a ``latest.json`` pointer that only ever names a complete checkpoint;
   :func:`collect_state` / :func:`restore_state` pack nets, optimisers, grad scaler and every RNG.
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import platform
 import random
@@ -507,34 +506,11 @@ def format_duration(seconds: float) -> str:
 # images
 
 
-def _to_pil(x: Tensor, value_range: tuple[float, float]):
-    try:
-        from hubmodels.images import to_pil
-    except ImportError:  # pragma: no cover - images.py is part of the package
-        from PIL import Image
-
-        lo, hi = value_range
-        x = x.detach().float().cpu().clamp(lo, hi).sub(lo).div(hi - lo).mul(255).add(0.5).clamp(0, 255).byte()
-        return [Image.fromarray(a.permute(1, 2, 0).numpy(), "RGB") for a in x]
-    return to_pil(x, value_range=value_range)
-
-
 def make_image_grid(images: Tensor, nrow: int, value_range: tuple[float, float] = (-1.0, 1.0), padding: int = 2):
     """(N, 3, H, W) tensor -> one PIL grid, ``nrow`` images per row."""
-    pils = _to_pil(images, value_range)
-    try:
-        from hubmodels.images import image_grid
-    except ImportError:  # pragma: no cover
-        from PIL import Image
+    from hubmodels.images import image_grid, to_pil
 
-        w, h = pils[0].size
-        rows = math.ceil(len(pils) / nrow)
-        grid = Image.new("RGB", (nrow * (w + padding) + padding, rows * (h + padding) + padding), (255, 255, 255))
-        for k, im in enumerate(pils):
-            r, c = divmod(k, nrow)
-            grid.paste(im, (c * (w + padding) + padding, r * (h + padding) + padding))
-        return grid
-    return image_grid(pils, nrow=nrow, padding=padding)
+    return image_grid(to_pil(images, value_range=value_range), nrow=nrow, padding=padding)
 
 
 def save_image_grid(images: Tensor, nrow: int, path: str | os.PathLike,

@@ -15,182 +15,45 @@ branch only the generator), then an EMA of G, F and E, then the linear decay of 
 Adam(betas=(0, 0.99), weight_decay=1e-4), lr 1e-4 and 1e-6 for the mapping network, He init.
 
 Every random draw of step k on process r comes from a generator seeded by (seed, k, r), so a run
-resumed from a checkpoint is bit-identical to one that never stopped.
+resumed from a checkpoint is bit-identical to one that never stopped. Run folders, resuming,
+checkpoints and publishing are :mod:`train.loop`'s; this file holds what is StarGAN v2's.
 """
 from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
 import os
-import shlex
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, NoReturn, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from train.common import (
-    Checkpointer,
-    CheckpointError,
-    LossMeter,
-    WallClock,
-    atomic_write_bytes,
-    broadcast_int,
-    check_in_sync,
-    collect_state,
-    command_line,
-    ema_beta,
-    ema_update,
-    format_duration,
-    format_losses,
-    hardware_summary,
-    make_image_grid,
-    progress_bar,
-    restore_state,
-    save_image_grid,
-    setup_accelerator,
-    step_generator,
-)
+from train import loop
+from train.common import ema_beta, step_generator
+from train.loop import STREAM_EVAL, STREAM_SAMPLES, CardText, Data, Networks, RunReport, StepContext
 
 MODULE = "train.stargan_v2"
+DESCRIPTION = __doc__.split("\n\n")[0]
 SYNTHFACES = "synthfaces"
 SYNTHFACES_DOMAINS = ("cat", "dog", "fox")
-# Separate random streams drawn from the same (seed, step, rank) key.
-STREAM_TRAIN, STREAM_SAMPLES, STREAM_EVAL = 0, 1, 2
 # Held-out SynthFaces come from their own stream seed, so they never coincide with training faces.
 SYNTHFACES_VAL_SEED_OFFSET = 1_000_003
-# Arguments that must not change when resuming (they change the result).
+# Options that must not change when resuming (they change the result); the harness adds --seed,
+# --batch-size and --init-from.
 LOCKED_ARGS = ("data", "img_size", "dim_in", "max_conv_dim", "style_dim", "latent_dim", "hidden_dim", "w_hpf",
-               "domains", "n_train", "data_seed", "seed", "batch_size", "lr", "f_lr", "beta1", "beta2",
-               "weight_decay", "ema_beta", "ema_warmup", "lambda_reg", "lambda_sty", "lambda_cyc", "lambda_ds",
-               "ds_iter", "randcrop_prob", "hflip", "init_from")
+               "domains", "n_train", "data_seed", "lr", "f_lr", "beta1", "beta2", "weight_decay", "ema_beta",
+               "ema_warmup", "lambda_reg", "lambda_sty", "lambda_cyc", "lambda_ds", "ds_iter", "randcrop_prob",
+               "hflip")
 LOSS_KEYS = ("D/latent_real", "D/latent_fake", "D/latent_reg", "D/ref_real", "D/ref_fake", "D/ref_reg",
              "G/latent_adv", "G/latent_sty", "G/latent_ds", "G/latent_cyc",
              "G/ref_adv", "G/ref_sty", "G/ref_ds", "G/ref_cyc")
-
-
-# =============================================================================================
-# command line
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    d = p.add_argument_group("data")
-    d.add_argument("--data", default=SYNTHFACES,
-                   help="'synthfaces' (procedural, rendered in memory) or a folder root/[train/]<domain>/*.png")
-    d.add_argument("--domains", nargs="+", default=None,
-                   help="domains to use (default: cat dog fox for SynthFaces, every subfolder for a folder)")
-    d.add_argument("--n-train", type=int, default=3000, help="SynthFaces training images (all domains together)")
-    d.add_argument("--n-val", type=int, default=48, help="held-out images for the sample grid and the metrics")
-    d.add_argument("--data-seed", type=int, default=0, help="SynthFaces stream")
-    d.add_argument("--randcrop-prob", type=float, default=0.5, help="probability of a random resized crop (official)")
-    d.add_argument("--no-hflip", dest="hflip", action="store_false", help="disable random horizontal flips")
-
-    m = p.add_argument_group("model")
-    m.add_argument("--img-size", type=int, default=64)
-    m.add_argument("--dim-in", type=int, default=32)
-    m.add_argument("--max-conv-dim", type=int, default=128)
-    m.add_argument("--style-dim", type=int, default=32)
-    m.add_argument("--latent-dim", type=int, default=16)
-    m.add_argument("--hidden-dim", type=int, default=128)
-    m.add_argument("--w-hpf", type=float, default=0.0, help="high-pass face skips (needs --wing)")
-    m.add_argument("--wing", default=None, help="official wing.ckpt (FAN face masks) when --w-hpf > 0")
-
-    o = p.add_argument_group("objective and optimiser (official defaults)")
-    o.add_argument("--lambda-reg", type=float, default=1.0, help="R1 weight")
-    o.add_argument("--lambda-sty", type=float, default=1.0, help="style reconstruction weight")
-    o.add_argument("--lambda-cyc", type=float, default=1.0, help="cycle consistency weight")
-    o.add_argument("--lambda-ds", type=float, default=None,
-                   help="initial diversity-sensitive weight (official: 2 for AFHQ-like w_hpf=0, 1 for CelebA-HQ)")
-    o.add_argument("--ds-iter", type=int, default=None, help="steps over which lambda_ds decays to 0 (default: --steps)")
-    o.add_argument("--lr", type=float, default=1e-4)
-    o.add_argument("--f-lr", type=float, default=1e-6, help="mapping network learning rate")
-    o.add_argument("--beta1", type=float, default=0.0)
-    o.add_argument("--beta2", type=float, default=0.99)
-    o.add_argument("--weight-decay", type=float, default=1e-4)
-    o.add_argument("--ema-beta", type=float, default=0.999)
-    o.add_argument("--ema-warmup", action="store_true",
-                   help="ramp the EMA decay as (1+t)/(10+t) up to --ema-beta (useful for short runs)")
-
-    t = p.add_argument_group("run")
-    t.add_argument("--steps", type=int, default=2000, help="total iterations")
-    t.add_argument("--batch-size", type=int, default=8, help="per process")
-    t.add_argument("--out", required=True, help="run folder: checkpoints/, samples/, log.jsonl")
-    t.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
-    t.add_argument("--init-from", default=None, metavar="RUN",
-                   help="fine-tune: start this run from the networks, EMA and Adam state of the latest checkpoint "
-                        "of run folder RUN (same architecture and domains); steps, schedules and RNG start afresh")
-    t.add_argument("--seed", type=int, default=777, help="init and sampling seed (official default 777)")
-    t.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
-    t.add_argument("--threads", type=int, default=None, help="torch threads per process (default: cores/processes)")
-    t.add_argument("--sample-every", type=int, default=250)
-    t.add_argument("--ckpt-every", type=int, default=250)
-    t.add_argument("--log-every", type=int, default=25)
-    t.add_argument("--keep", type=int, default=2, help="checkpoints kept")
-    t.add_argument("--styles", type=int, default=3, help="styles per domain in the sample grids")
-    t.add_argument("--publish", default=None, metavar="REPO_ID", help="publish the EMA nets at the end, e.g. hubmodels/x")
-    t.add_argument("--publish-only", default=None, metavar="REPO_ID",
-                   help="do not train: publish the latest checkpoint of --out")
-    return p
-
-
-def _is_power_of_two(n: int) -> bool:
-    return n > 0 and n & (n - 1) == 0
-
-
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Parse and validate; every problem exits with a message that says what is accepted."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not _is_power_of_two(args.img_size) or args.img_size < (16 if args.w_hpf > 0 else 32):
-        parser.error(f"--img-size must be a power of 2 (>= 32, or >= 16 with --w-hpf > 0), got {args.img_size}")
-    for name in ("steps", "batch_size", "dim_in", "max_conv_dim", "style_dim", "latent_dim", "hidden_dim",
-                 "n_val", "sample_every", "ckpt_every", "log_every", "keep", "styles"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.ds_iter is not None and args.ds_iter < 1:
-        parser.error(f"--ds-iter must be >= 1, got {args.ds_iter}")
-    if not 0.0 <= args.randcrop_prob <= 1.0:
-        parser.error(f"--randcrop-prob must be in [0, 1], got {args.randcrop_prob}")
-    if not 0.0 <= args.ema_beta < 1.0:
-        parser.error(f"--ema-beta must be in [0, 1), got {args.ema_beta}")
-    if args.w_hpf < 0:
-        parser.error(f"--w-hpf must be >= 0, got {args.w_hpf}")
-    if args.w_hpf > 0 and not args.publish_only and (args.wing is None or not Path(args.wing).is_file()):
-        parser.error("--w-hpf > 0 uses FAN face masks: pass --wing path/to/wing.ckpt (the official FAN weights)")
-    if args.data == SYNTHFACES:
-        domains = args.domains or list(SYNTHFACES_DOMAINS)
-        bad = [x for x in domains if x not in SYNTHFACES_DOMAINS]
-        if bad:
-            parser.error(f"--domains {bad} are not SynthFaces domains; accepted: {', '.join(SYNTHFACES_DOMAINS)}")
-        if args.n_train < len(domains):
-            parser.error(f"--n-train must be at least the number of domains ({len(domains)}), got {args.n_train}")
-    else:
-        root = Path(args.data)
-        if not root.is_dir():
-            parser.error(f"--data {args.data!r}: no such folder. Accepted: 'synthfaces', or a folder holding one "
-                         f"subfolder of images per domain (root/<domain>/*.png, optionally under root/train/)")
-        domains = args.domains
-    if domains is not None and len(domains) < 2:
-        parser.error(f"StarGAN v2 translates between domains: give at least 2, got {domains}")
-    if domains is not None and len(set(domains)) != len(domains):
-        parser.error(f"--domains must be distinct, got {domains}")
-    args.domains = list(domains) if domains is not None else None
-    if args.lambda_ds is None:  # official README: AFHQ (no FAN) uses 2, CelebA-HQ (FAN) uses 1
-        args.lambda_ds = 1.0 if args.w_hpf > 0 else 2.0
-    if args.ds_iter is None:
-        args.ds_iter = args.steps
-    if args.init_from is not None and not (Path(args.init_from) / "checkpoints").is_dir():
-        parser.error(f"--init-from {args.init_from!r}: not a run folder (it needs a checkpoints/ folder written by "
-                     f"python -m {MODULE} --out ...)")
-    return args
+__all__ = ["LOSS_KEYS", "FAMILY", "StarGANv2Family", "build_parser", "parse_args", "train", "publish_run", "main",
+           "load_pools", "sample_inputs", "build_networks", "train_step", "latent_grid", "evaluate"]
 
 
 # =============================================================================================
@@ -540,360 +403,239 @@ def evaluate(ema, pool: DomainPool, seed: int, batch_size: int = 16) -> dict[str
 
 
 # =============================================================================================
-# checkpoints
+# the family
 
 
-def warm_start(run: str | os.PathLike, config: dict[str, Any], modules: dict[str, nn.Module],
-               optims: dict[str, torch.optim.Optimizer]) -> dict[str, Any]:
-    """Load the latest checkpoint of ``run`` into a fresh run's nets, EMA and optimisers (not its RNG).
+class StarGANv2Family(loop.Family):
+    """StarGAN v2's part of the training script; :mod:`train.loop` runs it."""
 
-    Returns the lineage recorded in every checkpoint of the new run and on its model card: the parent's
-    folder, step, wall time, sessions (with their commands), arguments and its own lineage.
-    """
-    found = Checkpointer(Path(run) / "checkpoints").load()
-    if found is None:
-        raise CheckpointError(f"--init-from {run}: no checkpoint in {Path(run) / 'checkpoints'}")
-    tensors, meta = found
-    diffs = [f"{k}: {meta['config'].get(k)!r} there, {v!r} here" for k, v in config.items()
-             if meta["config"].get(k) != v]
-    if diffs:
-        raise CheckpointError(f"--init-from {run}: the run's networks differ from this run's ({'; '.join(diffs)}); "
-                              "pass the same model options and --domains")
-    # Adam keeps its moments, so the first fine-tuning steps are as large as the parent's last ones
-    restore_state(tensors, meta, modules, optims, rng=False)
-    return {"run": str(run), "step": int(meta["step"]), "wall_time": float(meta["wall_time"]),
-            "sessions": meta["sessions"], "args": meta["args"], "init_from": meta.get("init_from")}
+    module = MODULE
+    name = "stargan-v2"
+    description = DESCRIPTION
+    defaults = dict(steps=2000, batch_size=8, seed=777, sample_every=250, ckpt_every=250, log_every=25, keep=2)
+    locked = LOCKED_ARGS
+    # lambda_ds and ds_iter default from --w-hpf and --steps, which a resumed session may change
+    from_checkpoint = ("lambda_ds", "ds_iter", "domains")
+    loss_keys = LOSS_KEYS
+
+    @property
+    def model_class(self) -> type:
+        from hubmodels.stargan_v2 import StarGANv2
+
+        return StarGANv2
+
+    def add_arguments(self, p: argparse.ArgumentParser) -> None:
+        d = p.add_argument_group("data")
+        d.add_argument("--data", default=SYNTHFACES,
+                       help="'synthfaces' (procedural, rendered in memory) or a folder root/[train/]<domain>/*.png")
+        d.add_argument("--domains", nargs="+", default=None,
+                       help="domains to use (default: cat dog fox for SynthFaces, every subfolder for a folder)")
+        d.add_argument("--n-train", type=int, default=3000, help="SynthFaces training images (all domains together)")
+        d.add_argument("--n-val", type=int, default=48, help="held-out images for the sample grid and the metrics")
+        d.add_argument("--data-seed", type=int, default=0, help="SynthFaces stream")
+        d.add_argument("--randcrop-prob", type=float, default=0.5,
+                       help="probability of a random resized crop (official)")
+        d.add_argument("--no-hflip", dest="hflip", action="store_false", help="disable random horizontal flips")
+        d.add_argument("--styles", type=int, default=3, help="styles per domain in the sample grids")
+
+        m = p.add_argument_group("model")
+        m.add_argument("--img-size", type=int, default=64)
+        m.add_argument("--dim-in", type=int, default=32)
+        m.add_argument("--max-conv-dim", type=int, default=128)
+        m.add_argument("--style-dim", type=int, default=32)
+        m.add_argument("--latent-dim", type=int, default=16)
+        m.add_argument("--hidden-dim", type=int, default=128)
+        m.add_argument("--w-hpf", type=float, default=0.0, help="high-pass face skips (needs --wing)")
+        m.add_argument("--wing", default=None, help="official wing.ckpt (FAN face masks) when --w-hpf > 0")
+
+        o = p.add_argument_group("objective and optimiser (official defaults)")
+        o.add_argument("--lambda-reg", type=float, default=1.0, help="R1 weight")
+        o.add_argument("--lambda-sty", type=float, default=1.0, help="style reconstruction weight")
+        o.add_argument("--lambda-cyc", type=float, default=1.0, help="cycle consistency weight")
+        o.add_argument("--lambda-ds", type=float, default=None,
+                       help="initial diversity-sensitive weight (official: 2 for AFHQ-like w_hpf=0, 1 for CelebA-HQ)")
+        o.add_argument("--ds-iter", type=int, default=None,
+                       help="steps over which lambda_ds decays to 0 (default: --steps)")
+        o.add_argument("--lr", type=float, default=1e-4)
+        o.add_argument("--f-lr", type=float, default=1e-6, help="mapping network learning rate")
+        o.add_argument("--beta1", type=float, default=0.0)
+        o.add_argument("--beta2", type=float, default=0.99)
+        o.add_argument("--weight-decay", type=float, default=1e-4)
+        o.add_argument("--ema-beta", type=float, default=0.999)
+        o.add_argument("--ema-warmup", action="store_true",
+                       help="ramp the EMA decay as (1+t)/(10+t) up to --ema-beta (useful for short runs)")
+
+    def check_args(self, args: argparse.Namespace, error: Callable[[str], NoReturn]) -> None:
+        """Validate StarGAN v2's options and fill the defaults that derive from others (lambda_ds, ds_iter)."""
+        if args.img_size & (args.img_size - 1) or args.img_size < (16 if args.w_hpf > 0 else 32):
+            error(f"--img-size must be a power of 2 (>= 32, or >= 16 with --w-hpf > 0), got {args.img_size}")
+        for name in ("dim_in", "max_conv_dim", "style_dim", "latent_dim", "hidden_dim", "n_val", "styles"):
+            if getattr(args, name) < 1:
+                error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+        if args.ds_iter is not None and args.ds_iter < 1:
+            error(f"--ds-iter must be >= 1, got {args.ds_iter}")
+        if not 0.0 <= args.randcrop_prob <= 1.0:
+            error(f"--randcrop-prob must be in [0, 1], got {args.randcrop_prob}")
+        if not 0.0 <= args.ema_beta < 1.0:
+            error(f"--ema-beta must be in [0, 1), got {args.ema_beta}")
+        if args.w_hpf < 0:
+            error(f"--w-hpf must be >= 0, got {args.w_hpf}")
+        if args.w_hpf > 0 and not args.publish_only and (args.wing is None or not Path(args.wing).is_file()):
+            error("--w-hpf > 0 uses FAN face masks: pass --wing path/to/wing.ckpt (the official FAN weights)")
+        if args.data == SYNTHFACES:
+            domains = args.domains or list(SYNTHFACES_DOMAINS)
+            bad = [x for x in domains if x not in SYNTHFACES_DOMAINS]
+            if bad:
+                error(f"--domains {bad} are not SynthFaces domains; accepted: {', '.join(SYNTHFACES_DOMAINS)}")
+            if args.n_train < len(domains):
+                error(f"--n-train must be at least the number of domains ({len(domains)}), got {args.n_train}")
+        else:
+            if not Path(args.data).is_dir():
+                error(f"--data {args.data!r}: no such folder. Accepted: 'synthfaces', or a folder holding one "
+                      f"subfolder of images per domain (root/<domain>/*.png, optionally under root/train/)")
+            domains = args.domains
+        if domains is not None and len(domains) < 2:
+            error(f"StarGAN v2 translates between domains: give at least 2, got {domains}")
+        if domains is not None and len(set(domains)) != len(domains):
+            error(f"--domains must be distinct, got {domains}")
+        args.domains = list(domains) if domains is not None else None
+        if args.lambda_ds is None:  # official README: AFHQ (no FAN) uses 2, CelebA-HQ (FAN) uses 1
+            args.lambda_ds = 1.0 if args.w_hpf > 0 else 2.0
+        if args.ds_iter is None:
+            args.ds_iter = args.steps
+
+    def load_data(self, args: argparse.Namespace, train: bool) -> Data:
+        pool, val = load_pools(args, with_train=train)
+        if args.domains is None:  # a folder's domains are its subfolders
+            args.domains = list(val.domains)
+        summary = "" if pool is None else (
+            f"{len(pool)} training images ({pool.name}: {', '.join(pool.domains)}; {pool.counts.tolist()} per "
+            f"domain) at {args.img_size}px, {len(val)} for samples/metrics"
+            f"{'' if val.held_out else ' (NOT held out: no val/ split)'}")
+        return Data(pool, val, (pool or val).name, val.held_out, summary)
+
+    def build(self, args: argparse.Namespace, data: Data) -> Networks:
+        model, disc, ema = build_networks(args, data.train.domains)
+        nets = {"generator": model.generator, "mapping_network": model.mapping_network,
+                "style_encoder": model.style_encoder, "discriminator": disc}
+        opt_kw = dict(betas=(args.beta1, args.beta2), weight_decay=args.weight_decay)
+        optims = {n: torch.optim.Adam(m.parameters(), lr=args.f_lr if n == "mapping_network" else args.lr, **opt_kw)
+                  for n, m in nets.items()}
+        return Networks(nets, optims, ema, {n: n for n in ("generator", "mapping_network", "style_encoder")},
+                        lambda t: ema_beta(t, args.ema_beta, args.ema_warmup), model_config(args, data.train.domains),
+                        frozen={"fan": model.fan} if args.w_hpf > 0 else {})
+
+    def initial_state(self, args: argparse.Namespace) -> dict[str, Any]:
+        return {"lambda_ds": args.lambda_ds}
+
+    def step(self, ctx: StepContext, generator: torch.Generator) -> dict[str, float]:
+        args, lambda_ds = ctx.args, ctx.state["lambda_ds"]
+        inputs = sample_inputs(ctx.data.train, args.batch_size, args.latent_dim, generator, args.randcrop_prob,
+                               args.hflip)
+        inputs = {k: v.to(ctx.device) for k, v in inputs.items()}
+        nets = Nets(**ctx.nets, fan=ctx.frozen.get("fan"))
+        losses = train_step(nets, ctx.optimizers, ctx.accelerator, inputs, args, lambda_ds)
+        if lambda_ds > 0:  # linear decay of the diversity weight, to 0 at ds_iter (official)
+            ctx.state["lambda_ds"] = max(0.0, lambda_ds - args.lambda_ds / args.ds_iter)
+        return losses
+
+    def postfix(self, losses: Mapping[str, float], state: Mapping[str, Any]) -> str:
+        return (f"D {losses['D/latent_real'] + losses['D/latent_fake']:.2f} R1 {losses['D/latent_reg']:.3f} "
+                f"Gadv {losses['G/latent_adv']:.2f} sty {losses['G/latent_sty']:.3f} ds {losses['G/latent_ds']:.3f} "
+                f"cyc {losses['G/latent_cyc']:.3f} lds {state['lambda_ds']:.3f}")
+
+    def sample_grid(self, ema: nn.Module, data: Data, args: argparse.Namespace) -> tuple[Tensor, int]:
+        x_src, z = grid_inputs(data.val, args, ema.device)
+        return latent_grid(ema, x_src, z), 1 + ema.num_domains * args.styles
+
+    def evaluate(self, ema: nn.Module, data: Data, args: argparse.Namespace) -> dict[str, float]:
+        return evaluate(ema, data.val, args.seed)
+
+    def card(self, report: RunReport) -> CardText:
+        """StarGAN v2's words on the card: the harness adds the commands, sessions, lineage, wall time and hardware."""
+        meta, args, val, chain = report.meta, report.args, report.data.val, report.lineage
+        cfg = meta["config"]
+        domains = ", ".join(cfg["domains"])
+        dataset = SYNTHFACES if args.data == SYNTHFACES else val.name
+        data = (f"SynthFaces (procedural cartoon animal faces, {args.n_train} training images, domains {domains})"
+                if args.data == SYNTHFACES else f"the per-domain image folder `{val.name}` (domains {domains})")
+        notes = []
+        if args.data == SYNTHFACES:
+            notes.append("pose metrics: each output is scored (mask R^2: the share of its pixel variance that the "
+                         "regions of a segmentation explain) against the source face rendered in the target domain "
+                         "(`pose_r2`) and against another face's mask (`pose_r2_shuffled`); `pose_gap` is the "
+                         "difference, 0 for outputs that ignore the source's pose, and `real_pose_gap` is that "
+                         "difference for the ground-truth renders (the ceiling); `follow_tilt`, `follow_shift` and "
+                         "`follow_scale` render each held-out face at two far-apart tilts (positions, sizes), "
+                         "translate both and give the outputs' margin for their own pose's mask over the other's, as "
+                         "a share of the ground truth's margin (1: they follow the change like real faces; 0: they "
+                         "ignore it)")
+        return CardText(
+            title=f"StarGAN v2 trained on {'SynthFaces' if dataset == SYNTHFACES else dataset} ({cfg['img_size']} px)",
+            description=(
+                f"A StarGAN v2 (Choi et al., CVPR 2020) {'fine-tuned' if chain else 'trained from scratch'} by "
+                f"hubmodels on {dataset}: it translates an image into any of its domains ({domains}), with the style "
+                f"taken from a random latent code (mapping network) or from a reference image (style encoder). "
+                f"Small configuration (dim_in {cfg['dim_in']}, max_conv_dim {cfg['max_conv_dim']}, "
+                f"style_dim {cfg['style_dim']}), "
+                f"{meta['step']} iterations" + "".join(f" after {p['step']} of `{p['run']}`" for p in chain) + ": a "
+                f"demonstration of the training pipeline, not a replacement for the official AFHQ/CelebA-HQ weights."),
+            intro=(f"{'Fine-tuned' if chain else 'Trained from scratch'} with `python -m {MODULE}` (hubmodels' own "
+                   f"implementation of the official clovaai/stargan-v2 solver) on {data} at "
+                   f"{args.img_size}x{args.img_size}."),
+            caption=(f"Latent-guided translations of {'held-out ' if val.held_out else ''}images after {meta['step']} "
+                     f"steps: each row is a source (first column) followed by {args.styles} random styles for each "
+                     f"domain ({domains}), EMA generator."),
+            datasets=[dataset],
+            details=[
+                f"objective: adversarial (non-saturating) + R1 (lambda_reg={args.lambda_reg}), style reconstruction "
+                f"(lambda_sty={args.lambda_sty}), diversity-sensitive (lambda_ds={args.lambda_ds} decaying "
+                f"linearly to 0 over {args.ds_iter} steps), cycle consistency (lambda_cyc={args.lambda_cyc}); "
+                f"latent- and reference-guided branches",
+                f"Adam lr {args.lr} (mapping network {args.f_lr}), betas ({args.beta1}, {args.beta2}), weight decay "
+                f"{args.weight_decay}; He init; these weights are the EMA (beta {args.ema_beta}"
+                f"{', warm-up (1+t)/(10+t)' if args.ema_warmup else ''}) of G, F and E",
+            ],
+            notes=notes,
+            training={
+                "image size": cfg["img_size"],
+                "optimizer": f"Adam lr {args.lr} (F: {args.f_lr}), betas ({args.beta1}, {args.beta2}), "
+                             f"wd {args.weight_decay}",
+                "EMA": f"{args.ema_beta}{' with warm-up' if args.ema_warmup else ''}",
+                "lambdas": f"reg {args.lambda_reg}, sty {args.lambda_sty}, ds {args.lambda_ds} -> 0 over "
+                           f"{args.ds_iter}, cyc {args.lambda_cyc}",
+            },
+        )
+
+    def options_summary(self, args: Mapping[str, Any]) -> str:
+        return (f"lr {args['lr']}, lambda_ds {args['lambda_ds']} over {args['ds_iter']} steps, "
+                f"lambda_cyc {args['lambda_cyc']}")
 
 
-def _check_resume_args(args: argparse.Namespace, saved: dict[str, Any], given: set[str]) -> None:
-    """Arguments that change the result must match the checkpoint; lambda_ds/ds_iter not given are taken from it."""
-    for key in ("lambda_ds", "ds_iter", "domains"):
-        if key not in given:
-            setattr(args, key, saved[key])
-    diffs = [f"--{k.replace('_', '-')}: checkpoint {saved.get(k)!r}, now {getattr(args, k)!r}"
-             for k in LOCKED_ARGS if saved.get(k) != getattr(args, k)]
-    if diffs:
-        raise CheckpointError("cannot resume with different training settings (start a new --out instead): "
-                              + "; ".join(diffs))
+FAMILY = StarGANv2Family()
 
 
-def _given_options(argv: Sequence[str]) -> set[str]:
-    return {a[2:].split("=", 1)[0].replace("-", "_") for a in argv if a.startswith("--")}
+def build_parser() -> argparse.ArgumentParser:
+    return loop.build_parser(FAMILY)
 
 
-def _jsonable_args(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: v for k, v in vars(args).items() if isinstance(v, (str, int, float, bool, list, type(None)))}
-
-
-# =============================================================================================
-# training
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse and validate; every problem exits with a message that says what is accepted."""
+    return loop.parse_args(FAMILY, argv)
 
 
 def train(args: argparse.Namespace, argv: Sequence[str]) -> Path:
     """Train (or continue) the run in ``args.out``; returns the run folder."""
-    session_start = time.perf_counter()
-    accelerator = setup_accelerator(args.mixed_precision, args.threads)
-    main_proc, rank, world = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
-    out = Path(args.out)
-    ckpt = Checkpointer(out / "checkpoints", keep=args.keep)
-    log = (lambda msg: print(msg, flush=True)) if main_proc else (lambda msg: None)
-
-    resume = None
-    latest = broadcast_int(accelerator, (ckpt.latest_step() or 0) if main_proc else 0)
-    if latest > 0 and not args.resume:
-        raise SystemExit(f"error: {out} already holds checkpoints (latest step {latest}); "
-                         "pass --resume to continue it, or choose another --out")
-    if args.resume:
-        if latest > 0:
-            resume = ckpt.load(latest)  # every process reads the file the main process chose
-            _check_resume_args(args, resume[1]["args"], _given_options(argv))
-        else:
-            log(f"--resume: no checkpoint in {ckpt.folder} yet, starting from step 0")
-    start_step = int(resume[1]["step"]) if resume else 0
-    if start_step >= args.steps:
-        log(f"the checkpoint is at step {start_step} >= --steps {args.steps}: nothing to train")
-
-    t0 = time.perf_counter()
-    pool, val = load_pools(args)
-    domains = pool.domains
-    if args.domains is None:
-        args.domains = list(domains)
-    log(f"data: {len(pool)} training images ({pool.name}: {', '.join(domains)}; "
-        f"{pool.counts.tolist()} per domain), {len(val)} for samples/metrics"
-        f"{'' if val.held_out else ' (NOT held out: no val/ split)'}; loaded in {time.perf_counter() - t0:.1f}s")
-
-    model, disc, ema = build_networks(args, domains)
-    opt_kw = dict(betas=(args.beta1, args.beta2), weight_decay=args.weight_decay)
-    raw = {"generator": model.generator, "mapping_network": model.mapping_network,
-           "style_encoder": model.style_encoder, "discriminator": disc}
-    optims = {n: torch.optim.Adam(m.parameters(), lr=args.f_lr if n == "mapping_network" else args.lr, **opt_kw)
-              for n, m in raw.items()}
-    names = list(raw)
-    prepared = accelerator.prepare(*[raw[n] for n in names], *[optims[n] for n in names])
-    wrapped = dict(zip(names, prepared[: len(names)]))
-    optims = dict(zip(names, prepared[len(names):]))
-    ema.to(accelerator.device)
-    fan = model.fan.to(accelerator.device) if args.w_hpf > 0 else None
-    nets = Nets(**wrapped, fan=fan)
-    unwrapped = {n: accelerator.unwrap_model(m) for n, m in wrapped.items()}
-    state_modules = {**unwrapped, "ema": ema}
-
-    lambda_ds = args.lambda_ds
-    sessions: list[dict[str, Any]] = []
-    offset = 0.0
-    if resume:
-        tensors, meta = resume
-        restore_state(tensors, meta, state_modules, optims, scaler=accelerator.scaler)
-        lambda_ds, offset, sessions = float(meta["lambda_ds"]), float(meta["wall_time"]), list(meta["sessions"])
-        if meta.get("num_processes", 1) != world:
-            log(f"warning: the checkpoint was written by {meta.get('num_processes')} process(es), now {world}: "
-                "the continuation draws different batches than the original run would have")
-        log(f"resumed from {ckpt.name(start_step)} (lambda_ds={lambda_ds:.6g})")
-        init_from = meta.get("init_from")
-        del tensors
-    elif args.init_from:
-        init_from = warm_start(args.init_from, model_config(args, domains), state_modules, optims)
-        log(f"initialised from {args.init_from} (step {init_from['step']}): networks, EMA and Adam state")
-    else:
-        init_from = None
-    session = {"command": command_line(MODULE, list(argv)),
-               "hardware": hardware_summary(accelerator.device, world),
-               "mixed_precision": args.mixed_precision, "start_step": start_step, "end_step": start_step,
-               "wall_time": 0.0}
-    sessions.append(session)
-    clock = WallClock(offset)
-    clock.start = session_start
-
-    x_grid, z_grid = grid_inputs(val, args, accelerator.device)
-    history_path = out / "log.jsonl"
-    if main_proc:
-        (out / "samples").mkdir(parents=True, exist_ok=True)
-        # drop log lines a crashed session wrote past the checkpoint we continue from
-        if history_path.exists():
-            kept = [ln for ln in history_path.read_text().splitlines()
-                    if ln.strip() and json.loads(ln).get("step", 0) <= start_step]
-            atomic_write_bytes(history_path, "".join(k + "\n" for k in kept).encode())
-        log(f"training {start_step} -> {args.steps} steps, batch {args.batch_size} x {world} process(es), "
-            f"{args.img_size}px, {session['hardware']}, mixed precision {args.mixed_precision}, "
-            f"nets wrapped as {type(wrapped['discriminator']).__name__}")
-
-    def save(step: int, last_losses: dict[str, float]) -> None:
-        check_in_sync(accelerator, unwrapped)
-        session.update(end_step=step, wall_time=round(clock.elapsed - offset, 2))
-        if main_proc:
-            tensors, meta = collect_state(state_modules, optims, scaler=accelerator.scaler)
-            meta.update(step=step, lambda_ds=lambda_ds, wall_time=round(clock.elapsed, 2),
-                        args=_jsonable_args(args), config=model_config(args, domains), sessions=sessions,
-                        num_processes=world, last_losses=last_losses, init_from=init_from,
-                        data={"sampler": "step-seeded", "seed": args.seed, "next_step": step,
-                              "dataset": pool.name, "n_train": len(pool)})
-            ckpt.save(step, tensors, meta)
-        accelerator.wait_for_everyone()
-
-    initial_lambda_ds = args.lambda_ds
-    meter = LossMeter()
-    last_losses: dict[str, float] = {}
-    bar = progress_bar(args.steps, initial=start_step, disable=not main_proc, desc="stargan-v2")
-    for step in range(start_step, args.steps):
-        g = step_generator(args.seed, step, rank, STREAM_TRAIN)
-        inputs = sample_inputs(pool, args.batch_size, args.latent_dim, g, args.randcrop_prob, args.hflip)
-        inputs = {k: v.to(accelerator.device) for k, v in inputs.items()}
-        losses = train_step(nets, optims, accelerator, inputs, args, lambda_ds)
-        beta = ema_beta(step, args.ema_beta, args.ema_warmup)
-        for n in ("generator", "mapping_network", "style_encoder"):
-            ema_update(getattr(ema, n), unwrapped[n], beta)
-        meter.add(losses)
-        # linear decay of the diversity weight, to 0 at ds_iter (official)
-        if lambda_ds > 0:
-            lambda_ds = max(0.0, lambda_ds - initial_lambda_ds / args.ds_iter)
-        done = step + 1
-        if main_proc:
-            bar.update(1)
-            bar.set_postfix_str(
-                f"D {losses['D/latent_real'] + losses['D/latent_fake']:.2f} R1 {losses['D/latent_reg']:.3f} "
-                f"Gadv {losses['G/latent_adv']:.2f} sty {losses['G/latent_sty']:.3f} ds {losses['G/latent_ds']:.3f} "
-                f"cyc {losses['G/latent_cyc']:.3f} lds {lambda_ds:.3f}", refresh=False)
-        if done % args.log_every == 0 or done == args.steps:
-            last_losses = meter.pop(accelerator)
-            if not all(math.isfinite(v) for v in last_losses.values()):
-                raise FloatingPointError(f"non-finite losses at step {done}: {last_losses}")
-            if main_proc:
-                record = {"step": done, "wall_time": round(clock.elapsed, 2), "lambda_ds": lambda_ds, **last_losses}
-                with open(history_path, "a") as fh:
-                    fh.write(json.dumps(record) + "\n")
-                bar.write(f"[{done}/{args.steps} {format_duration(clock.elapsed)}] "
-                          + format_losses(last_losses, LOSS_KEYS) + f" lambda_ds={lambda_ds:.4f}")
-        if main_proc and (done % args.sample_every == 0 or done == args.steps):
-            save_image_grid(latent_grid(ema, x_grid, z_grid), 1 + len(domains) * args.styles,
-                            out / "samples" / f"{done:06d}.png")
-        if done % args.ckpt_every == 0 or done == args.steps:
-            save(done, last_losses)
-    bar.close()
-    if start_step < args.steps:
-        log(f"done: {args.steps} steps, wall time {format_duration(clock.elapsed)}")
-    return out
-
-
-# =============================================================================================
-# publishing
-
-
-def _lineage(meta: dict[str, Any]) -> list[dict[str, Any]]:
-    """The runs a fine-tuned run started from, nearest first (empty for a run trained from scratch)."""
-    chain, parent = [], meta.get("init_from")
-    while parent:
-        chain.append(parent)
-        parent = parent.get("init_from")
-    return chain
-
-
-def _replay_command(sessions: list[dict[str, Any]], args: dict[str, Any]) -> str:
-    """One command that trains the run from its start to its last step without stopping.
-
-    Resumed sessions are bit-identical to an uninterrupted run, so the last session's command (which names the
-    final --steps) reproduces everything once --resume is dropped; the diversity decay horizon is pinned because
-    it defaults to --steps, which a later session may have raised.
-    """
-    argv = shlex.split(sessions[-1]["command"])
-    argv = [a for a in argv if a != "--resume"]
-    if "ds_iter" not in _given_options(argv) and args["ds_iter"] != args["steps"]:
-        argv += ["--ds-iter", str(args["ds_iter"])]
-    return shlex.join(argv)
-
-
-def _how_made(meta: dict[str, Any], pool_name: str, held_out: bool) -> str:
-    a = meta["args"]
-    sessions = meta["sessions"]
-    data = (f"SynthFaces (procedural cartoon animal faces, {a['n_train']} training images, domains "
-            f"{', '.join(meta['config']['domains'])})" if a["data"] == SYNTHFACES
-            else f"the per-domain image folder `{pool_name}` (domains {', '.join(meta['config']['domains'])})")
-    chain = _lineage(meta)
-    origin = "Fine-tuned" if chain else "Trained from scratch"
-    lines = [
-        f"{origin} with `python -m {MODULE}` (hubmodels' own implementation of the official "
-        f"clovaai/stargan-v2 solver) on {data} at {a['img_size']}x{a['img_size']}.",
-        "",
-        f"* {meta['step']} iterations, batch {a['batch_size']} x {meta.get('num_processes', 1)} process(es); "
-        f"wall time {format_duration(meta['wall_time'])}",
-        f"* hardware: {'; '.join(sorted({s['hardware'] for s in sessions}))}; torch {torch.__version__}; "
-        f"mixed precision {', '.join(sorted({s['mixed_precision'] for s in sessions}))}",
-        f"* objective: adversarial (non-saturating) + R1 (lambda_reg={a['lambda_reg']}), style reconstruction "
-        f"(lambda_sty={a['lambda_sty']}), diversity-sensitive (lambda_ds={a['lambda_ds']} decaying linearly to 0 "
-        f"over {a['ds_iter']} steps), cycle consistency (lambda_cyc={a['lambda_cyc']}); latent- and "
-        f"reference-guided branches",
-        f"* Adam lr {a['lr']} (mapping network {a['f_lr']}), betas ({a['beta1']}, {a['beta2']}), weight decay "
-        f"{a['weight_decay']}; He init; these weights are the EMA (beta {a['ema_beta']}"
-        f"{', warm-up (1+t)/(10+t)' if a['ema_warmup'] else ''}) of G, F and E",
-    ]
-    if len(sessions) > 1:
-        lines.append(f"* trained in {len(sessions)} sessions (resumed from checkpoints, bit-identical to an "
-                     f"uninterrupted run): " + "; ".join(f"steps {s['start_step']}-{s['end_step']}: `{s['command']}`"
-                                                        for s in sessions))
-    for parent in chain:
-        p = parent["args"]
-        lines.append(
-            f"* initialised from run `{parent['run']}` at step {parent['step']} (networks, EMA and Adam state; wall "
-            f"time {format_duration(parent['wall_time'])}; lr {p['lr']}, lambda_ds {p['lambda_ds']} over "
-            f"{p['ds_iter']} steps, lambda_cyc {p['lambda_cyc']}), itself made by: "
-            + "; ".join(f"steps {s['start_step']}-{s['end_step']}: `{s['command']}`" for s in parent["sessions"]))
-    lines.append(f"* metrics are measured on {'held-out' if held_out else 'training (no held-out split)'} images")
-    if a["data"] == SYNTHFACES:
-        lines.append("* pose metrics: each output is scored (mask R^2: the share of its pixel variance that the "
-                     "regions of a segmentation explain) against the source face rendered in the target domain "
-                     "(`pose_r2`) and against another face's mask (`pose_r2_shuffled`); `pose_gap` is the "
-                     "difference, 0 for outputs that ignore the source's pose, and `real_pose_gap` is that "
-                     "difference for the ground-truth renders (the ceiling); `follow_tilt`, `follow_shift` and "
-                     "`follow_scale` render each held-out face at two far-apart tilts (positions, sizes), translate "
-                     "both and give the outputs' margin for their own pose's mask over the other's, as a share of the "
-                     "ground truth's margin (1: they follow the change like real faces; 0: they ignore it)")
-    return "\n".join(lines)
+    return loop.train(FAMILY, args, argv)
 
 
 def publish_run(out: str | os.PathLike, repo_id: str, hub_dir: str | os.PathLike | None = None) -> str:
     """Publish the EMA nets of the latest checkpoint of run ``out`` with a full model card; returns the folder."""
-    from hubmodels.stargan_v2 import StarGANv2
-
-    ckpt = Checkpointer(Path(out) / "checkpoints")
-    found = ckpt.load()
-    if found is None:
-        raise CheckpointError(f"no checkpoint in {ckpt.folder}: train first (python -m {MODULE} --out {out} ...)")
-    tensors, meta = found
-    cfg = meta["config"]
-    model = StarGANv2(**cfg)
-    restore_state(tensors, meta, {"ema": model}, rng=False)
-    model.eval()
-    args = argparse.Namespace(**meta["args"])
-    _, val = load_pools(args, with_train=False)
-    metrics = evaluate(model, val, args.seed)
-    x_src, z = grid_inputs(val, args, model.device)
-    grid = make_image_grid(latent_grid(model, x_src, z), 1 + len(cfg["domains"]) * args.styles)
-
-    losses = meta.get("last_losses") or {}
-    wall = format_duration(meta["wall_time"])
-    chain = _lineage(meta)
-    if chain:  # fine-tuned runs: the steps and time of every run they started from
-        wall += " (+ " + " + ".join(f"{format_duration(p['wall_time'])} for the {p['step']} steps of `{p['run']}`"
-                                   for p in chain) + ")"
-    hardware = "; ".join(sorted({s["hardware"] for s in meta["sessions"]}))
-    dataset = SYNTHFACES if args.data == SYNTHFACES else val.name
-    domains = ", ".join(cfg["domains"])
-    card = model.card
-    card.title = f"StarGAN v2 trained on {'SynthFaces' if dataset == SYNTHFACES else dataset} ({cfg['img_size']} px)"
-    card.description = (
-        f"A StarGAN v2 (Choi et al., CVPR 2020) {'fine-tuned' if chain else 'trained from scratch'} by hubmodels on {dataset}: it translates an "
-        f"image into any of its domains ({domains}), with the style taken from a random latent code (mapping "
-        f"network) or from a reference image (style encoder). Small configuration (dim_in {cfg['dim_in']}, "
-        f"max_conv_dim {cfg['max_conv_dim']}, style_dim {cfg['style_dim']}), {meta['step']} iterations"
-        + "".join(f" after {p['step']} of `{p['run']}`" for p in chain) + ": a "
-        f"demonstration of the training pipeline, not a replacement for the official AFHQ/CelebA-HQ weights.")
-    card.datasets = [dataset]
-    card.how_made = _how_made(meta, val.name, val.held_out)
-    card.command = "\n".join([_replay_command(p["sessions"], p["args"]) for p in reversed(chain)]
-                             + [_replay_command(meta["sessions"], meta["args"])])
-    card.training = {
-        "steps": meta["step"], "batch size": f"{args.batch_size} x {meta.get('num_processes', 1)} process(es)",
-        "image size": cfg["img_size"], "training images": meta["data"]["n_train"], "wall time": wall,
-        "hardware": hardware, "torch": torch.__version__,
-        "mixed precision": ", ".join(sorted({s["mixed_precision"] for s in meta["sessions"]})),
-        "optimizer": f"Adam lr {args.lr} (F: {args.f_lr}), betas ({args.beta1}, {args.beta2}), wd {args.weight_decay}",
-        "EMA": f"{args.ema_beta}{' with warm-up' if args.ema_warmup else ''}",
-        "lambdas": f"reg {args.lambda_reg}, sty {args.lambda_sty}, ds {args.lambda_ds} -> 0 over {args.ds_iter}, "
-                   f"cyc {args.lambda_cyc}",
-        "final losses": format_losses(losses, ("D/latent_real", "D/latent_fake", "D/latent_reg", "G/latent_adv",
-                                               "G/latent_sty", "G/latent_ds", "G/latent_cyc")),
-        "sessions": len(meta["sessions"]),
-        **({"initialised from": "; ".join(f"{p['run']} (step {p['step']})" for p in chain)} if chain else {}),
-    }
-    card.metrics = {**metrics, **{f"final_{k.replace('/', '_')}": round(v, 5) for k, v in losses.items()}}
-    card.sample_image = grid
-    card.sample_caption = (
-        f"Latent-guided translations of {'held-out ' if val.held_out else ''}images after {meta['step']} steps: "
-        f"each row is a source (first column) followed by {args.styles} random styles for each domain "
-        f"({domains}), EMA generator.")
-    path = model.publish(repo_id, hub_dir=hub_dir, storage_dtype="fp16")
-    return path
-
-
-# =============================================================================================
+    return loop.publish_run(FAMILY, out, repo_id, hub_dir)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse_args(argv)
-    if args.publish_only:
-        print(f"published {publish_run(args.out, args.publish_only)}")
-        return 0
-    try:
-        train(args, argv)
-    except CheckpointError as err:
-        raise SystemExit(f"error: {err}") from None
-    if args.publish:
-        from accelerate import PartialState
-
-        if PartialState().is_main_process:
-            print(f"published {publish_run(args.out, args.publish)}", flush=True)
-        PartialState().wait_for_everyone()
-    return 0
+    return loop.main(FAMILY, argv)
 
 
 if __name__ == "__main__":

@@ -1,47 +1,16 @@
-"""Inference fast paths: pick the compute dtype the hardware is fast at, and run in it safely.
+"""Small numeric helpers of the inference paths: the autocast context, PSNR, a matmul roofline.
 
-bf16 is only a win where the CPU has native bf16 units (AMX or AVX-512-BF16): elsewhere PyTorch emulates
-it and a bf16 matmul runs ~10x *slower* than fp32 (measured on an AVX2 EPYC). So "auto" looks at the CPU
-flags instead of assuming. On CUDA, bf16 where supported, else fp16.
+Which path is fast is never inferred from CPU flags here: bf16 autocast is 6x faster than fp32 on AMX, about
+half as fast on AVX-512-BF16 without AMX, and ~10x slower where it is emulated (AVX2). The choice is made by
+measuring on the machine itself (:mod:`hubmodels.inference_paths`).
 """
 from __future__ import annotations
 
-import functools
 import time
 from contextlib import nullcontext
 from typing import ContextManager
 
 import torch
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
-def cpu_has_fast_bf16() -> bool:
-    flags = cpu_flags()
-    if {"amx_bf16", "avx512_bf16"} & flags:
-        return True
-    # No /proc (macOS, some containers): trust oneDNN's own capability report.
-    capability = torch.backends.cpu.get_cpu_capability().upper()
-    return not flags and ("AMX" in capability or "BF16" in capability)
-
-
-def auto_compute_dtype(device: torch.device | str) -> torch.dtype:
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and cpu_has_fast_bf16():
-        return torch.bfloat16
-    return torch.float32
 
 
 def autocast_context(device: torch.device, compute_dtype: torch.dtype | None) -> ContextManager:

@@ -17,8 +17,8 @@ from typing import Any, Callable
 import torch
 
 from ..bench import BenchCase
-from . import api
-from .model import NAMED_CONFIGS, StarGANv2
+from .configs import NAMED_CONFIGS
+from .model import StarGANv2
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "afhq_256": NAMED_CONFIGS["stargan_v2_afhq_256"],
@@ -60,19 +60,19 @@ def make_inputs(model: StarGANv2, batch: int) -> dict[str, torch.Tensor]:
 
 def run_latent(model: StarGANv2, inputs: dict) -> torch.Tensor:
     s = model.mapping_network(inputs["z"], inputs["y"])
-    return api.translate(model, inputs["x"], s, batch_size=inputs["x"].shape[0])
+    return model.translate(inputs["x"], s, batch_size=inputs["x"].shape[0])
 
 
 def run_latent_multi(model: StarGANv2, inputs: dict) -> torch.Tensor:
     """A Space request: each source in STYLES_PER_SOURCE random styles (the encoder runs once per source)."""
     y = inputs["y"].repeat_interleave(STYLES_PER_SOURCE)
     s = model.mapping_network(inputs["z_multi"], y)
-    return api.translate_styles(model, inputs["x"], s, batch_size=max(16, STYLES_PER_SOURCE))
+    return model.translate_styles(inputs["x"], s, batch_size=max(16, STYLES_PER_SOURCE))
 
 
 def run_reference(model: StarGANv2, inputs: dict) -> torch.Tensor:
     s = model.style_encoder(inputs["x_ref"], inputs["y"])
-    return api.translate(model, inputs["x"], s, batch_size=inputs["x"].shape[0])
+    return model.translate(inputs["x"], s, batch_size=inputs["x"].shape[0])
 
 
 # ---- the official implementation, from a user's checkout -------------------------------------------

@@ -21,14 +21,17 @@ import pickle
 import re
 import warnings
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import torch
 from torch import Tensor, nn
 
+from .configs import NAMED_CONFIGS
 from .fan import FAN
-from .model import NAMED_CONFIGS, StarGANv2
 from .networks import Discriminator, HighPass
+
+if TYPE_CHECKING:  # the model class is passed in: importing it here would make a cycle
+    from .model import StarGANv2
 
 __all__ = [
     "OfficialCheckpointError",
@@ -135,6 +138,15 @@ def fan_state_from_wing(wing: Mapping) -> dict[str, Tensor]:
     return out
 
 
+def _require_nets(ckpt: Mapping, where: str) -> None:
+    missing = [k for k in NETS_EMA_KEYS if k not in ckpt]
+    if missing:
+        raise OfficialCheckpointError(
+            f"{where} is not a StarGAN v2 nets checkpoint: missing {missing} (found keys: {sorted(ckpt)}); "
+            "expected {step:06d}_nets_ema.ckpt with 'generator', 'mapping_network', 'style_encoder'"
+        )
+
+
 def _high_pass_filter(w_hpf: float) -> Tensor:
     return HighPass(w_hpf).filter.clone()
 
@@ -161,12 +173,7 @@ def convert_state_dicts(
                 f"never in *_nets_ema.ckpt nor in the released files (found keys: {sorted(ckpt)})"
             )
         return {"discriminator": dict(ckpt["discriminator"])}
-    missing = [k for k in NETS_EMA_KEYS if k not in ckpt]
-    if missing:
-        raise OfficialCheckpointError(
-            f"not a StarGAN v2 nets checkpoint: missing {missing} (found keys: {sorted(ckpt)}); "
-            "expected {step:06d}_nets_ema.ckpt with 'generator', 'mapping_network', 'style_encoder'"
-        )
+    _require_nets(ckpt, "checkpoint")
     out = {name: dict(ckpt[name]) for name in NETS_EMA_KEYS}
     if w_hpf is None:
         w_hpf = infer_config(ckpt)["w_hpf"]
@@ -227,9 +234,7 @@ def infer_config(ckpt: Mapping) -> dict[str, Any]:
     ``img_size``) tells it apart; its value comes from ``hpf.filter`` when present, else the official 1.
     """
     ckpt = _strip_module_prefix(ckpt)
-    missing = [k for k in NETS_EMA_KEYS if k not in ckpt]
-    if missing:
-        raise OfficialCheckpointError(f"cannot infer the configuration: missing {missing} (found {sorted(ckpt)})")
+    _require_nets(ckpt, "checkpoint")
     generator, mapping, encoder = (ckpt[k] for k in NETS_EMA_KEYS)
 
     domains = _indices(mapping, r"unshared\.(\d+)\.0\.weight")
@@ -341,15 +346,11 @@ def _model_from_checkpoint(
     fan_state: Mapping | None = None,
     config: str | Mapping | None = None,
     domains: list[str] | None = None,
+    cls: type[StarGANv2],
 ) -> StarGANv2:
     named = config if isinstance(config, str) else None
     overrides = _resolve_config(config, MODEL_ARGS + ("domains",))
-    missing_nets = [k for k in NETS_EMA_KEYS if k not in ckpt]
-    if missing_nets:
-        raise OfficialCheckpointError(
-            f"{where} is not a StarGAN v2 nets checkpoint: missing {missing_nets} (found keys: {sorted(ckpt)}); "
-            "expected {step:06d}_nets_ema.ckpt"
-        )
+    _require_nets(ckpt, where)
     try:
         inferred = infer_config(ckpt)
     except OfficialCheckpointError:
@@ -366,13 +367,17 @@ def _model_from_checkpoint(
             f"{where} has {kwargs['num_domains']} domains but {len(kwargs['domains'])} names were given: "
             f"{kwargs['domains']}"
         )
-    model = StarGANv2(**kwargs)
     nets = convert_state_dicts(ckpt, fan_state=fan_state, w_hpf=float(kwargs["w_hpf"]))
     if kwargs["w_hpf"] > 0 and "fan" not in nets:
-        raise OfficialCheckpointError(
-            f"{where}: this model uses high-pass face masks (w_hpf={kwargs['w_hpf']}) and needs the FAN weights, "
-            "which the checkpoint does not carry: pass wing='path/to/wing.ckpt' (download.sh 'wing')"
+        # The generator is complete; only the face-mask network is absent, and callers can supply masks.
+        warnings.warn(
+            f"{where}: this model uses high-pass face masks (w_hpf={kwargs['w_hpf']}) but the checkpoint carries "
+            "no FAN weights (wing.ckpt): converting without FAN, so inference needs masks=(mask_full, mask_inner) "
+            "from the caller. Pass wing='path/to/wing.ckpt' (clovaai/stargan-v2 download.sh wing) to include FAN.",
+            stacklevel=4,  # the caller of StarGANv2.from_official
         )
+        kwargs["with_fan"] = False
+    model = cls(**kwargs)
     if kwargs["w_hpf"] == 0:
         nets.pop("fan", None)
     state = {f"{net}.{key}": value for net, sd in nets.items() for key, value in sd.items()}
@@ -393,19 +398,22 @@ def from_official(
     *,
     config: str | dict | None = None,
     domains: list[str] | None = None,
+    cls: type[StarGANv2],
 ) -> StarGANv2:
-    """Load an official ``{step}_nets_ema.ckpt`` into :class:`StarGANv2`.
+    """Load an official ``{step}_nets_ema.ckpt`` into ``cls`` (:class:`StarGANv2`).
 
     ``wing`` (``wing.ckpt``) supplies the FAN weights when the file carries none. ``config`` (a named
     configuration such as ``"stargan_v2_celebahq_256"`` or a dict of constructor arguments) overrides
     what is read from the tensor shapes; a named configuration also brings its domain names. Without
     ``domains``, a file whose sizes are those of a released model gets that model's domain names
     (female/male, cat/dog/wild), any other ``domain0, domain1, ...``.
-    Either file may also be given as the dict ``torch.load`` returned.
+    Either file may also be given as the dict ``torch.load`` returned. A high-pass (CelebA-HQ-style)
+    checkpoint without ``wing`` converts with a warning into a model without FAN, which then takes the
+    face masks from the caller.
     """
     ckpt, where = _as_checkpoint(nets_ema)
     fan_state = fan_state_from_wing(_as_checkpoint(wing)[0]) if wing is not None else None
-    return _model_from_checkpoint(ckpt, where, fan_state=fan_state, config=config, domains=domains)
+    return _model_from_checkpoint(ckpt, where, fan_state=fan_state, config=config, domains=domains, cls=cls)
 
 
 def _discriminator_from_checkpoint(ckpt: Mapping, where: str, **config: Any) -> Discriminator:

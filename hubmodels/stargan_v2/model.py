@@ -7,7 +7,11 @@ from typing import Any, Mapping
 from torch import Tensor
 
 from ..hub import HubModel
+from .configs import NAMED_CONFIGS
+from .convert import from_official
 from .fan import FAN
+from .fast import EAGER_CHILDREN, INFERENCE_SWAPS
+from .inference import Masks, StarGANv2Inference
 from .networks import Generator, MappingNetwork, StyleEncoder
 
 __all__ = ["StarGANv2", "NAMED_CONFIGS", "CITATION"]
@@ -19,27 +23,13 @@ CITATION = """@inproceedings{choi2020starganv2,
   year      = {2020}
 }"""
 
-# The configurations of the released checkpoints (clovaai/stargan-v2 download.sh).
-NAMED_CONFIGS: dict[str, dict[str, Any]] = {
-    "stargan_v2_celebahq_256": dict(
-        description="CelebA-HQ 256x256, female/male, high-pass face-mask skips (FAN)",
-        img_size=256, num_domains=2, domains=["female", "male"], w_hpf=1, latent_dim=16, style_dim=64,
-        hidden_dim=512, dim_in=64, max_conv_dim=512,
-    ),
-    "stargan_v2_afhq_256": dict(
-        description="AFHQ 256x256, cat/dog/wild",
-        img_size=256, num_domains=3, domains=["cat", "dog", "wild"], w_hpf=0, latent_dim=16, style_dim=64,
-        hidden_dim=512, dim_in=64, max_conv_dim=512,
-    ),
-}
-
-
 def _check_positive_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 class StarGANv2(
+    StarGANv2Inference,
     HubModel,
     family="stargan_v2",
     license="cc-by-nc-4.0",
@@ -53,9 +43,17 @@ class StarGANv2(
 
     ``generator(x, s, masks)`` translates images in [-1, 1] given a style code ``s``; styles come from
     ``mapping_network(z, y)`` (latent-guided) or ``style_encoder(x_ref, y)`` (reference-guided).
-    With ``w_hpf > 0`` (the CelebA-HQ model) the generator also takes face masks from ``fan``.
+    With ``w_hpf > 0`` (the CelebA-HQ model) the generator also takes face masks, from ``fan`` when
+    ``with_fan`` (the default), else from the caller (``masks=``): a converted checkpoint without the FAN
+    weights is still a usable generator. The inference methods (``latent_guided``, ``reference_guided``,
+    ``interpolate``, ``translate``, ...) come from :class:`~.inference.StarGANv2Inference`.
     The discriminator is a training-only network and is not part of this model.
     """
+
+    # Exact rewrites swapped in by optimize_for_inference (fused norms, polyphase upsample+conv), and the
+    # child torch.compile must leave alone (FAN's data-dependent post-processing recompiles per shape).
+    inference_swaps = INFERENCE_SWAPS
+    inference_eager_children = EAGER_CHILDREN
 
     def __init__(
         self,
@@ -68,6 +66,7 @@ class StarGANv2(
         dim_in: int | None = None,
         hidden_dim: int = 512,
         domains: list[str] | None = None,
+        with_fan: bool = True,
     ):
         super().__init__()
         for name, value in (("style_dim", style_dim), ("latent_dim", latent_dim), ("num_domains", num_domains),
@@ -82,6 +81,8 @@ class StarGANv2(
         if w_hpf == 0 and img_size < 32:
             raise ValueError(f"img_size must be >= 32 when w_hpf == 0 (the generator needs one down level), "
                              f"got {img_size}")
+        if not isinstance(with_fan, bool):
+            raise ValueError(f"with_fan must be true or false, got {with_fan!r}")
         if domains is None:
             domains = [f"domain{i}" for i in range(num_domains)]
         if not isinstance(domains, (list, tuple)) or not all(isinstance(d, str) and d for d in domains):
@@ -99,69 +100,18 @@ class StarGANv2(
         self.num_domains = num_domains
         self.w_hpf = w_hpf
         self.domains = list(domains)
+        self.with_fan = with_fan and w_hpf > 0
         self.generator = Generator(img_size, style_dim, max_conv_dim, w_hpf=w_hpf, dim_in=dim_in)
         self.mapping_network = MappingNetwork(latent_dim, style_dim, num_domains, hidden_dim)
         self.style_encoder = StyleEncoder(img_size, style_dim, num_domains, max_conv_dim, dim_in=dim_in)
-        if w_hpf > 0:
+        if self.with_fan:
             self.fan = FAN()
 
-    # The inference entry points proper live in the inference API; these are the small pieces it
-    # and the parity checks share.
-
-    def domain_index(self, domain: int | str) -> int:
-        """Index of a domain given by name or index."""
-        if isinstance(domain, str):
-            if domain not in self.domains:
-                raise ValueError(f"unknown domain {domain!r}; this model knows {self.domains}")
-            return self.domains.index(domain)
-        if not 0 <= int(domain) < self.num_domains:
-            raise ValueError(f"domain index {domain} out of range 0..{self.num_domains - 1} ({self.domains})")
-        return int(domain)
-
-    def get_masks(self, x: Tensor) -> tuple[Tensor, Tensor] | None:
-        """FAN face masks for images in [-1, 1] when the generator uses high-pass skips, else None."""
-        return self.fan.get_heatmap(x) if self.w_hpf > 0 else None
-
-    def forward(self, x: Tensor, s: Tensor, masks: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    def forward(self, x: Tensor, s: Tensor, masks: Masks | None = None) -> Tensor:
         """Translate ``x`` (N, 3, H, W) in [-1, 1] to style ``s``; masks are computed from ``x`` when needed."""
         if masks is None:
             masks = self.get_masks(x)
         return self.generator(x, s, masks=masks)
-
-    # ---- inference API (hubmodels.stargan_v2.api) -----------------------------------------
-
-    def latent_guided(self, images: Any, target_domain: int | str, *, num_samples: int = 1, seed: int = 0,
-                      psi: float = 1.0, output: str = "pil") -> Any:
-        """Translate image(s) into ``target_domain`` with random styles from the mapping network."""
-        from . import api
-
-        return api.latent_guided(self, images, target_domain, num_samples=num_samples, seed=seed, psi=psi,
-                                 output=output)
-
-    def reference_guided(self, images: Any, reference: Any, reference_domain: int | str, *,
-                         output: str = "pil") -> Any:
-        """Translate image(s) into the style of a reference image of ``reference_domain``."""
-        from . import api
-
-        return api.reference_guided(self, images, reference, reference_domain, output=output)
-
-    def interpolate(self, image: Any, target_domain: int | str, *, seed_a: int = 0, seed_b: int = 1,
-                    steps: int = 5, psi: float = 1.0, output: str = "pil") -> Any:
-        """Outputs along the line between two latent styles of ``target_domain``."""
-        from . import api
-
-        return api.interpolate(self, image, target_domain, seed_a=seed_a, seed_b=seed_b, steps=steps, psi=psi,
-                               output=output)
-
-    def style_from_latent(self, domain: int | str, seeds: int | list[int], *, psi: float = 1.0) -> Tensor:
-        from . import api
-
-        return api.style_from_latent(self, domain, seeds, psi=psi)
-
-    def style_from_reference(self, references: Any, domain: int | str) -> Tensor:
-        from . import api
-
-        return api.style_from_reference(self, references, domain)
 
     def usage_snippet(self, repo_id: str) -> str:
         target = self.domains[min(1, self.num_domains - 1)]
@@ -179,6 +129,4 @@ class StarGANv2(
         domains: list[str] | None = None,
     ) -> "StarGANv2":
         """Load an official ``{step}_nets_ema.ckpt`` (and, for the CelebA-HQ model, ``wing.ckpt``)."""
-        from .convert import from_official
-
-        return from_official(nets_ema, wing, config=config, domains=domains)
+        return from_official(nets_ema, wing, config=config, domains=domains, cls=cls)

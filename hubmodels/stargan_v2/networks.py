@@ -6,6 +6,10 @@ an official state dict loads after only the checkpoint-level fixes done in :mod:
 
 Per-domain heads are one shared trunk plus a small branch per domain; every branch runs on the whole
 batch and the row of each sample's domain is gathered with ``out[arange(N), y]``.
+
+These modules compute the paper's math and nothing else. The exact inference rewrites (fused instance norm
+and AdaIN, polyphase upsample+conv) are module swaps in :mod:`.fast`, applied only by
+``optimize_for_inference``.
 """
 from __future__ import annotations
 
@@ -14,8 +18,6 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
-from ..nn.ops import can_fold, fused_instance_norm, instance_norm, upsample2x_conv3x3
 
 __all__ = [
     "ResBlk",
@@ -79,12 +81,12 @@ class ResBlk(nn.Module):
 
     def _residual(self, x: Tensor) -> Tensor:
         if self.normalize:
-            x = instance_norm(self.norm1, x)
+            x = self.norm1(x)
         x = self.conv1(F.leaky_relu(x, _LRELU_SLOPE))
         if self.downsample:
             x = F.avg_pool2d(x, 2)
         if self.normalize:
-            x = instance_norm(self.norm2, x)
+            x = self.norm2(x)
         return self.conv2(F.leaky_relu(x, _LRELU_SLOPE))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -102,8 +104,6 @@ class AdaIN(nn.Module):
     def forward(self, x: Tensor, s: Tensor) -> Tensor:
         h = self.fc(s)
         gamma, beta = h.chunk(2, dim=1)
-        if not torch.is_grad_enabled():  # one fused pass at inference (same math)
-            return fused_instance_norm(x, 1 + gamma, beta, self.norm.eps)
         return (1 + gamma[:, :, None, None]) * self.norm(x) + beta[:, :, None, None]
 
 
@@ -137,12 +137,9 @@ class AdainResBlk(nn.Module):
 
     def _residual(self, x: Tensor, s: Tensor) -> Tensor:
         x = F.leaky_relu(self.norm1(x, s), _LRELU_SLOPE)
-        if self.upsample and not torch.is_grad_enabled() and can_fold(self.conv1):
-            x = upsample2x_conv3x3(x, self.conv1)  # exact polyphase form, inference only
-        else:
-            if self.upsample:
-                x = F.interpolate(x, scale_factor=2, mode="nearest")
-            x = self.conv1(x)
+        if self.upsample:
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+        x = self.conv1(x)
         x = F.leaky_relu(self.norm2(x, s), _LRELU_SLOPE)
         return self.conv2(x)
 
@@ -252,8 +249,7 @@ class Generator(nn.Module):
                 mask = masks[0] if size == _HPF_SIZES[0] else masks[1]
                 mask = F.interpolate(mask, size=size, mode="bilinear", align_corners=False)
                 x = x + self.hpf(mask * skips[size])
-        norm, act, conv = self.to_rgb
-        return conv(act(instance_norm(norm, x)))
+        return self.to_rgb(x)
 
 
 class MappingNetwork(nn.Module):

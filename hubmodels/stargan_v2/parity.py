@@ -1,8 +1,8 @@
-"""Parity plugin for StarGAN v2 cases, plus the inference routines the end-to-end checks exercise.
+"""Parity plugin for StarGAN v2 cases, plus the official sample routines the end-to-end checks exercise.
 
 ``latent_guided``, ``reference_guided`` and ``translate_and_reconstruct`` compute the same tensors as
-the official ``core/utils.py`` sample functions (before ``save_image``), through the same model calls a
-user makes; the inference API reuses them.
+the official ``core/utils.py`` sample functions (before ``save_image``), through the model's own
+inference methods (``model.translate``, ``model.mean_style``), so the checks cover what a user runs.
 """
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from .convert import (
     fan_state_from_wing,
     load_official,
 )
-from . import api
 from .model import StarGANv2
 from .networks import Discriminator
 
@@ -41,12 +40,12 @@ def average_style(model: StarGANv2, y: int, z_many: Tensor | None = None,
     """Mean style of domain ``y`` over many latent codes: the centre of the truncation trick, (1, style_dim)."""
     if z_many is None:
         z_many = torch.randn(num, model.latent_dim, generator=generator)
-    return api.mean_style(model, int(y), z_many)
+    return model.mean_style(int(y), z_many)
 
 
 @torch.no_grad()
 def latent_guided(model: StarGANv2, x_src: Tensor, y_trg_list: list[Tensor], z_trg_list: Tensor | list[Tensor],
-                  z_many: Tensor | None = None, psi: float = 1.0) -> tuple[Tensor, Tensor]:
+                  z_many: Tensor | None = None, psi: float = 1.0, masks=None) -> tuple[Tensor, Tensor]:
     """Latent-guided synthesis (official ``translate_using_latent``), through the inference API's path.
 
     For each target label batch ``y_trg`` and each latent batch ``z_trg``: ``s = lerp(s_avg, F(z_trg, y_trg), psi)``
@@ -55,30 +54,31 @@ def latent_guided(model: StarGANv2, x_src: Tensor, y_trg_list: list[Tensor], z_t
     ``z_many`` replaces the official internal draw of 10000 codes (the same codes for every domain).
     """
     n = x_src.size(0)
-    masks = model.get_masks(x_src)
+    masks = model.get_masks(x_src) if masks is None else masks
     rows, averages = [x_src], []
     for y_trg in y_trg_list:
         s_avg = average_style(model, int(y_trg[0]), z_many)
         averages.append(s_avg)
         for z_trg in z_trg_list:
             s_trg = torch.lerp(s_avg.expand(n, -1), model.mapping_network(z_trg, y_trg), psi)
-            rows.append(api.translate(model, x_src, s_trg, masks=masks, batch_size=n))
+            rows.append(model.translate(x_src, s_trg, masks=masks, batch_size=n))
     return torch.cat(rows, dim=0), torch.cat(averages, dim=0)
 
 
 @torch.no_grad()
-def reference_guided(model: StarGANv2, x_src: Tensor, x_ref: Tensor, y_ref: Tensor) -> tuple[Tensor, Tensor]:
+def reference_guided(model: StarGANv2, x_src: Tensor, x_ref: Tensor, y_ref: Tensor,
+                     masks=None) -> tuple[Tensor, Tensor]:
     """Reference-guided synthesis grid (official ``translate_using_reference``).
 
     Returns ``x_concat`` ((N_ref + 1) * (N + 1) images: a white corner, the sources, then per reference
     the reference followed by every source in its style) and the reference styles ``s_ref``.
     """
     n = x_src.size(0)
-    masks = model.get_masks(x_src)
+    masks = model.get_masks(x_src) if masks is None else masks
     s_ref = model.style_encoder(x_ref, y_ref)
     rows = [torch.ones_like(x_src[:1]), x_src]
     for i in range(x_ref.size(0)):
-        rows += [x_ref[i:i + 1], api.translate(model, x_src, s_ref[i:i + 1].expand(n, -1), masks=masks, batch_size=n)]
+        rows += [x_ref[i:i + 1], model.translate(x_src, s_ref[i:i + 1].expand(n, -1), masks=masks, batch_size=n)]
     return torch.cat(rows, dim=0), s_ref
 
 
@@ -87,8 +87,8 @@ def translate_and_reconstruct(model: StarGANv2, x_src: Tensor, y_src: Tensor, x_
                               y_ref: Tensor) -> Tensor:
     """Cycle consistency grid (official ``translate_and_reconstruct``): cat([x_src, x_ref, x_fake, x_rec])."""
     n = x_src.size(0)
-    x_fake = api.translate(model, x_src, model.style_encoder(x_ref, y_ref), batch_size=n)
-    x_rec = api.translate(model, x_fake, model.style_encoder(x_src, y_src), batch_size=n)
+    x_fake = model.translate(x_src, model.style_encoder(x_ref, y_ref), batch_size=n)
+    x_rec = model.translate(x_fake, model.style_encoder(x_src, y_src), batch_size=n)
     return torch.cat([x_src, x_ref, x_fake, x_rec], dim=0)
 
 
@@ -128,7 +128,7 @@ def load_case(case_dir: Path, manifest: dict) -> CaseState:
 
     main_file = case_dir / spec["file"]
     ckpt = load_official(main_file)
-    model = _model_from_checkpoint(ckpt, str(main_file), fan_state=fan_state, config=model_cfg or None)
+    model = _model_from_checkpoint(ckpt, str(main_file), fan_state=fan_state, config=model_cfg or None, cls=StarGANv2)
     discriminator = None
     if disc_ckpts:
         extra, where = disc_ckpts[0]
@@ -200,12 +200,17 @@ def _run_style_encoder(state: CaseState, check: dict, a: dict[str, Any]) -> dict
 
 def _run_generator(state: CaseState, check: dict, a: dict[str, Any]) -> dict[str, Tensor]:
     x, s = _need(a, check["name"], "x", "s")
+    return _single(check, state.model.generator(x, s, masks=_masks(check, a)))
+
+
+def _masks(check: dict, a: dict[str, Any]) -> tuple[Tensor, Tensor] | None:
+    """Face masks the case supplies as inputs (``masks[0]``, ``masks[1]``), e.g. for a model without FAN."""
     masks = a.get("masks")
-    if masks is not None:
-        masks = tuple(masks)
-        if len(masks) != 2:
-            raise ValueError(f"check {check['name']!r}: the generator takes two masks, got {len(masks)}")
-    return _single(check, state.model.generator(x, s, masks=masks))
+    if masks is None:
+        return None
+    if len(masks) != 2:
+        raise ValueError(f"check {check['name']!r}: the generator takes two masks, got {len(masks)}")
+    return tuple(masks)
 
 
 def _run_discriminator(state: CaseState, check: dict, a: dict[str, Any]) -> dict[str, Tensor]:
@@ -240,13 +245,14 @@ def _run_fan_masks(state: CaseState, check: dict, a: dict[str, Any]) -> dict[str
 
 def _run_latent(state: CaseState, check: dict, a: dict[str, Any]) -> dict[str, Tensor]:
     x_src, y_trg_list, z_trg_list = _need(a, check["name"], "x_src", "y_trg_list", "z_trg_list")
-    x_concat, s_avg = latent_guided(state.model, x_src, y_trg_list, z_trg_list, a.get("z_many"), _parse_psi(check))
+    x_concat, s_avg = latent_guided(state.model, x_src, y_trg_list, z_trg_list, a.get("z_many"), _parse_psi(check),
+                                    masks=_masks(check, a))
     return _pick(check, {"x_concat": x_concat, "s_avg": s_avg})
 
 
 def _run_reference(state: CaseState, check: dict, a: dict[str, Any]) -> dict[str, Tensor]:
     x_src, x_ref, y_ref = _need(a, check["name"], "x_src", "x_ref", "y_ref")
-    x_concat, s_ref = reference_guided(state.model, x_src, x_ref, y_ref)
+    x_concat, s_ref = reference_guided(state.model, x_src, x_ref, y_ref, masks=_masks(check, a))
     return _pick(check, {"x_concat": x_concat, "s_ref": s_ref})
 
 
@@ -257,7 +263,8 @@ def _run_cycle(state: CaseState, check: dict, a: dict[str, Any]) -> dict[str, Te
 
 Runner = Callable[[CaseState, dict, dict[str, Any]], dict[str, Tensor]]
 
-# Matched in order against the official call first (it names the official function), then the name.
+# A check is matched by its name first (the manifests' names are stable), then, for a name these tables
+# do not know, by its official call (which names the official function); each table in order.
 _BY_CALL: list[tuple[str, Runner]] = [
     (r"translate_using_latent", _run_latent),
     (r"translate_using_reference", _run_reference),
