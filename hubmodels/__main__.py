@@ -75,9 +75,6 @@ def cmd_convert(args: argparse.Namespace) -> int:
     spec = registry.family_spec(args.family)
     try:
         model = spec.convert(args.family, [Path(f) for f in args.files], args.config)
-        if model.card.sample_image is None:  # every published folder shows what the model does
-            model.card.sample_image = spec.sample(model, 0)
-            model.card.sample_caption = model.card.sample_caption or f"{spec.title} sample (seed 0)."
     except (HubModelError, ValueError, KeyError, RuntimeError) as err:
         print(f"error: cannot convert {', '.join(map(str, args.files))}: {err}", file=sys.stderr)
         return 1

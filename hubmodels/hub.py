@@ -379,12 +379,24 @@ class HubModel(
                   metadata={"format": "pt", "family": self.family, "architecture": self.architecture})
         (save_directory / CONFIG_NAME).write_text(json.dumps(self.config, indent=2, sort_keys=True) + "\n")
         (save_directory / SAMPLE_NAME).unlink(missing_ok=True)  # no stale sample from an earlier save
+        if self.card.sample_image is None:
+            self._draw_sample()
         if self.card.sample_image is not None:
             self.card.sample_image.save(save_directory / SAMPLE_NAME)
         (save_directory / METRICS_NAME).write_text(json.dumps(self.card.metrics, indent=2, sort_keys=True) + "\n")
         (save_directory / CARD_INFO_NAME).write_text(json.dumps(self.card.to_json(), indent=2) + "\n")
         repo_id = self._card_repo_id or f"{DEFAULT_ORG}/{save_directory.name}"
         self.generate_model_card(repo_id=repo_id).save(save_directory / CARD_NAME)
+
+    def _draw_sample(self) -> None:
+        """Every published folder shows what its model does: the family's ``sample`` when none was given."""
+        try:
+            spec = registry.family_spec(self.family)
+        except registry.UnknownFamilyError:  # a class outside the registered families (e.g. a test's)
+            return
+        with torch.inference_mode():
+            self.card.sample_image = spec.sample(self, 0)
+        self.card.sample_caption = self.card.sample_caption or f"{spec.title}: the family's sample, seed 0."
 
     def usage_snippet(self, repo_id: str) -> str:
         """Family classes override this with a two-line example of their inference API."""

@@ -117,6 +117,31 @@ def test_convert_missing_file(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_convert_writes_a_complete_folder(tmp_path, capsys):
+    """convert: config, weights, a card whose YAML names no training losses, and sample.png drawn by the
+    family's sample; the folder loads back to the converter's model."""
+    from PIL import Image
+
+    import hubmodels
+    from tests.conftest import REFERENCE
+
+    ckpt = REFERENCE / "stargan_v2_small" / "100000_nets_ema.ckpt"
+    if not ckpt.is_file():
+        pytest.skip("reference case not available")
+    out = tmp_path / "converted"
+    assert main(["convert", "stargan_v2", str(ckpt), "--out", str(out)]) == 0
+    for name in ("config.json", "model.safetensors", "README.md", "sample.png", "metrics.json"):
+        assert (out / name).is_file(), name
+    card = (out / "README.md").read_text()
+    assert "![" in card and "sample.png" in card and "python -m hubmodels convert stargan_v2" in card
+    with Image.open(out / "sample.png") as img:
+        assert img.size[0] > img.size[1] > 0  # the source, then one output per domain
+    loaded = hubmodels.load(str(out))
+    reference = registry.family_spec("stargan_v2").convert("stargan_v2", [ckpt], None)
+    for (k, a), b in zip(loaded.state_dict().items(), reference.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
 def test_cli_runs_as_module(local_hub):
     proc = subprocess.run([sys.executable, "-m", "hubmodels", "list"], capture_output=True, text=True, cwd=ROOT,
                           env={**__import__("os").environ, "HUBMODELS_HUB": str(local_hub)})
