@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-gpu setup clean-venv
+.PHONY: demo test test-gpu setup browser clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,13 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m demos.launch
 
-test: $(STAMP)
+# Debian's Chromium for the real-browser tests (Playwright drives it; no browser download). Without apt the
+# browser tests skip with the reason.
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed: the browser tests will skip"
+
+test: $(STAMP) browser
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q tests
 
 # On a machine with a CUDA GPU and torch installed (no venv, no gradio needed): the GPU checks alone.

@@ -1,8 +1,12 @@
-"""Start the whole hub on localhost: an index page, every Space in spaces/, and the dashboard.
+"""Start the whole hub on localhost: an index page, every family's Space, and the dashboard.
 
     python -m demos.launch [--host 127.0.0.1] [--port 7860] [--only SPACE ...] [--no-dashboard]
 
-The index page lists the local hub's models and links to each running Space. Ctrl-C stops everything.
+Ports are fixed: the index on ``--port`` (7860), the Spaces on the next ports in the order the families
+are registered (``hubmodels.registry.FAMILY_SPECS``: stargan-v2 is 7861), the dashboard on 8501
+(``--dashboard-port``). The launcher waits until each service answers and prints its URL, or reports the one
+that failed to start (its log is under ``outputs/launch/``) and keeps the others running. The index page
+lists the local hub's models and links to every service. Ctrl-C (or SIGTERM) stops everything.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,23 +31,33 @@ from hubmodels.hub import local_hub_dir  # noqa: E402
 from hubmodels.registry import families  # noqa: E402
 
 
-def discover_spaces(only: list[str] | None = None) -> list[Path]:
-    """The app of every registered family's Space (``--only``: just these Space names)."""
-    apps = [spec.space_dir / "app.py" for spec in families()]
-    return [a for a in apps if a.is_file() and (not only or a.parent.name in only)]
+def discover_spaces(only: list[str] | None = None) -> list[tuple[int, Path]]:
+    """(port offset, app) of every registered family's Space (``--only``: just these Space names).
+
+    The offset is the family's place in the registry, so a Space keeps its port whatever ``--only`` says.
+    """
+    apps = [(k + 1, spec.space_dir / "app.py") for k, spec in enumerate(families())]
+    return [(k, a) for k, a in apps if a.is_file() and (not only or a.parent.name in only)]
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float) -> str | None:
+    """None once ``url`` answers; else why not (the process exited, or the time ran out)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = proc.poll()
+        if code is not None:
+            return f"exited with status {code}"
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return None
+        except OSError:
+            time.sleep(0.5)
+    return f"did not answer within {timeout:.0f} s"
 
 
 def port_free(host: str, port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex((host, port)) != 0
-
-
-def next_free_port(host: str, start: int, taken: set[int]) -> int:
-    port = start
-    while port in taken or not port_free(host, port):
-        port += 1
-    taken.add(port)
-    return port
 
 
 def index_html(services: list[tuple[str, str]]) -> str:
@@ -86,7 +101,10 @@ def serve_index(host: str, port: int, services: list[tuple[str, str]]) -> http.s
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=7860, help="index page port; Spaces take the next free ones")
+    parser.add_argument("--port", type=int, default=7860,
+                        help="index page port; the Spaces take the next ones, in registry order")
+    parser.add_argument("--dashboard-port", type=int, default=8501)
+    parser.add_argument("--start-timeout", type=float, default=180, help="seconds to wait for each service")
     parser.add_argument("--only", nargs="*", help="Space folder names to start (default: all)")
     parser.add_argument("--no-dashboard", action="store_true")
     parser.add_argument("--exit-after", type=float, default=0, help="stop after this many seconds (for tests)")
@@ -96,30 +114,55 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"--only: unknown Space(s) {', '.join(unknown)}; Spaces: {', '.join(known)}")
 
-    taken: set[int] = set()
-    index_port = next_free_port(args.host, args.port, taken)
+    if not port_free(args.host, args.port):
+        parser.error(f"port {args.port} on {args.host} is in use: stop what holds it, or pass --port")
+    logs = ROOT / "outputs" / "launch"
+    logs.mkdir(parents=True, exist_ok=True)
     services: list[tuple[str, str]] = []
-    procs: list[subprocess.Popen] = []
+    # name, url, health url, and the process (None: its fixed port is held by another program, so it
+    # would never answer as itself; it is reported, not started)
+    started: list[tuple[str, str, str, subprocess.Popen | None]] = []
+
+    def launch(name: str, port: int, cmd: list[str], cwd: Path, env: dict, health: str, log_name: str) -> None:
+        url = f"http://{args.host}:{port}/"
+        proc = None
+        if port_free(args.host, port):
+            log = open(logs / f"{log_name}.log", "w")  # noqa: SIM115 - stays open while the process runs
+            proc = subprocess.Popen(cmd, cwd=str(cwd), env=env, stdout=log, stderr=subprocess.STDOUT)
+        started.append((name, url, url + health, proc))
+
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    for app in discover_spaces(args.only):
-        port = next_free_port(args.host, index_port + 1, taken)
+    for offset, app in discover_spaces(args.only):
+        port = args.port + offset
         space_env = {**env, "GRADIO_SERVER_NAME": args.host, "GRADIO_SERVER_PORT": str(port)}
-        procs.append(subprocess.Popen([sys.executable, str(app)], cwd=str(app.parent), env=space_env))
-        services.append((f"Space {app.parent.name}", f"http://{args.host}:{port}/"))
+        launch(f"Space {app.parent.name}", port, [sys.executable, str(app)], app.parent, space_env, "",
+               app.parent.name)
     dashboard = ROOT / "demos" / "dashboard.py"
     if dashboard.is_file() and not args.no_dashboard:
-        port = next_free_port(args.host, 8501, taken)
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(dashboard), "--server.port", str(port),
-             "--server.address", args.host, "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=str(ROOT), env=env))
-        services.append(("Dashboard", f"http://{args.host}:{port}/"))
-    server = serve_index(args.host, index_port, services)
-
-    print(f"hubmodels index: http://{args.host}:{index_port}/", flush=True)
-    for name, url in services:
-        print(f"  {name}: {url}", flush=True)
-    print("Ctrl-C to stop.", flush=True)
+        launch("Dashboard", args.dashboard_port,
+               [sys.executable, "-m", "streamlit", "run", str(dashboard), "--server.port", str(args.dashboard_port),
+                "--server.address", args.host, "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+               ROOT, env, "_stcore/health", "dashboard")
+    server = serve_index(args.host, args.port, services)
+    print(f"hubmodels index: http://{args.host}:{args.port}/", flush=True)
+    failed = 0
+    for name, url, health, proc in started:
+        start = time.monotonic()
+        if proc is None:
+            problem = f"port {url.rsplit(':', 1)[1].strip('/')} is in use by another program"
+        else:
+            problem = wait_ready(health, proc, args.start_timeout)
+        if problem is None:
+            services.append((name, url))
+            print(f"  {name}: {url} (ready in {time.monotonic() - start:.1f} s)", flush=True)
+        else:
+            failed += 1
+            if proc is not None:
+                proc.kill()
+            print(f"  {name}: FAILED to start ({problem}); logs in {logs}", flush=True)
+    print(f"{len(services)} service(s) running" + (f", {failed} failed" if failed else "") + ". Ctrl-C to stop.",
+          flush=True)
+    procs = [proc for _, _, _, proc in started if proc is not None]
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

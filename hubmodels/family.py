@@ -18,7 +18,10 @@ A family room ``hubmodels/<name>/`` provides a ``spec.py`` with ``SPEC = FamilyS
 * ``bench_cases(args)``: the :class:`~hubmodels.bench.BenchCase` list of ``python -m hubmodels.bench``;
 * ``sample(model, seed)``: the picture of a model's card (``sample.png``) and of the dashboard;
 * ``test_config``: constructor arguments of a tiny model of this family, for smoke tests;
-* ``training``: its training module (``python -m <training>``).
+* ``training``: its training module (``python -m <training>``);
+* ``translate(model, image, seeds)`` for image-conditioned families and/or ``generate(model, seeds, psi)``
+  for generators: ``(caption, PIL image)`` pairs, what the dashboard shows for one model in its
+  "Translate an image" and "Generate" modes (shared seeds across models: one seed, one sample).
 """
 from __future__ import annotations
 
@@ -74,6 +77,8 @@ class FamilySpec:
     sample: Callable[["HubModel", int], "Image.Image"]
     test_config: Mapping[str, Any]
     training: str
+    translate: Callable[["HubModel", "Image.Image", Sequence[int]], list[tuple[str, "Image.Image"]]] | None = None
+    generate: Callable[["HubModel", Sequence[int], float], list[tuple[str, "Image.Image"]]] | None = None
     paper: str = ""
     official_code: str = ""
     notes: Mapping[str, str] = field(default_factory=dict)

@@ -13,7 +13,7 @@ from . import bench, parity
 from .configs import NAMED_CONFIGS, OFFICIAL_WEIGHTS, PREPROCESS
 from .model import StarGANv2
 
-__all__ = ["SPEC", "convert", "sample"]
+__all__ = ["SPEC", "convert", "sample", "translate"]
 
 
 def convert(family: str, files: Sequence[str | Path], config: str | None = None) -> StarGANv2:
@@ -41,6 +41,15 @@ def sample(model: StarGANv2, seed: int = 0) -> Image.Image:
     return image_grid([source.resize((model.img_size,) * 2)] + to_pil(torch.stack(outs)), nrow=1 + len(outs))
 
 
+def translate(model: StarGANv2, image: Image.Image, seeds: Sequence[int]) -> list[tuple[str, Image.Image]]:
+    """The dashboard's view: the image in every domain, one latent-guided style per seed."""
+    out = []
+    for domain in model.domains:
+        for seed in seeds:
+            out.append((f"{domain}, seed {seed}", model.latent_guided(image, domain, num_samples=1, seed=seed)[0]))
+    return out
+
+
 register_policy("stargan_v2", PREPROCESS)
 
 SPEC = FamilySpec(
@@ -62,6 +71,7 @@ SPEC = FamilySpec(
     test_config=dict(img_size=32, num_domains=3, style_dim=16, latent_dim=8, hidden_dim=32, dim_in=8,
                      max_conv_dim=32, domains=["cat", "dog", "fox"]),
     training="train.stargan_v2",
+    translate=translate,
     paper="https://arxiv.org/abs/1912.01865",
     official_code="https://github.com/clovaai/stargan-v2",
 )
