@@ -15,9 +15,7 @@ Our parameter names are the official ones, so the mapping itself is the identity
 """
 from __future__ import annotations
 
-import argparse
 import math
-import pickle
 import re
 import warnings
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import torch
 from torch import Tensor, nn
 
+from ..checkpoints import CheckpointFileError, load_torch_file
 from .configs import NAMED_CONFIGS
 from .fan import FAN
 from .networks import Discriminator, HighPass
@@ -69,31 +68,10 @@ def _strip_module_prefix(obj: Any) -> Any:
 
 def load_official(path: str | Path) -> dict:
     """Read an official ``.ckpt`` safely (tensors and plain containers only) and strip ``module.`` prefixes."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"official checkpoint {path} does not exist")
     try:
-        # argparse.Namespace is the one harmless class research checkpoints commonly pickle
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        detail = str(err).split("WeightsUnpickler error:", 1)[-1].strip().splitlines()
-        detail = next((line for line in detail if line.strip()), "").strip()
-        needs = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
-        if needs:
-            raise OfficialCheckpointError(
-                f"{path} cannot be loaded safely: it pickles the Python object {needs.group(1)}, which needs code "
-                f"to rebuild. hubmodels only reads checkpoints made of tensors and plain containers "
-                f"(torch.load(weights_only=True)); re-save it as plain state dicts, e.g. "
-                f"torch.save({{name: net.state_dict() for name, net in nets.items()}}, path)"
-            ) from None
-        raise OfficialCheckpointError(
-            f"{path} is not a readable PyTorch checkpoint (truncated, corrupt or another format): {detail}"
-        ) from None
-    except (RuntimeError, EOFError, OSError) as err:
-        raise OfficialCheckpointError(
-            f"{path} is not a readable PyTorch checkpoint (truncated, corrupt or another format): {err}"
-        ) from None
+        obj = load_torch_file(path)
+    except CheckpointFileError as err:
+        raise OfficialCheckpointError(str(err)) from None
     if not isinstance(obj, Mapping):
         raise OfficialCheckpointError(f"{path} holds a {type(obj).__name__}, expected a dict of state dicts")
     return _strip_module_prefix(obj)
