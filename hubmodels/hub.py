@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -125,18 +126,25 @@ def parse_device(device: str | torch.device | None) -> torch.device:
 # safetensors, strictly
 
 
-def read_safetensors_strict(file: Path, expected: dict[str, torch.Tensor], owner: str) -> dict[str, torch.Tensor]:
-    """Read ``file`` and check it holds exactly the tensors of ``expected`` with the same shapes."""
+def safetensors_header(file: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor names and shapes of a safetensors file, from its header alone (nothing is allocated)."""
     from safetensors import SafetensorError, safe_open
 
     if not file.is_file():
         raise HubModelError(f"{file} is missing: a hubmodels folder holds its weights in {WEIGHTS_NAME}")
     try:
         with safe_open(str(file), framework="pt") as handle:
-            shapes = {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}
-            tensors = {k: handle.get_tensor(k) for k in shapes}
+            return {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}
     except (SafetensorError, OSError, RuntimeError, ValueError) as err:
         raise HubModelError(f"{file} is not a readable safetensors file (truncated or corrupt?): {err}") from err
+
+
+def check_safetensors_header(file: Path, expected: dict[str, torch.Tensor], owner: str) -> None:
+    """Raise a HubModelError naming every missing, unexpected or wrongly shaped tensor of ``file``.
+
+    ``expected`` may live on the meta device: only names and shapes are compared.
+    """
+    shapes = safetensors_header(file)
     missing = sorted(set(expected) - set(shapes))
     unexpected = sorted(set(shapes) - set(expected))
     wrong = sorted(
@@ -151,7 +159,47 @@ def read_safetensors_strict(file: Path, expected: dict[str, torch.Tensor], owner
                 shown = ", ".join(items[:8]) + (f", ... ({len(items) - 8} more)" if len(items) > 8 else "")
                 parts.append(f"{len(items)} {label} tensor(s): {shown}")
         raise HubModelError(f"{file} does not match {owner}: " + "; ".join(parts))
-    return tensors
+
+
+def read_safetensors_strict(file: Path, expected: dict[str, torch.Tensor], owner: str) -> dict[str, torch.Tensor]:
+    """Check ``file``'s header against ``expected`` (names and shapes), then read its tensors."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    check_safetensors_header(file, expected, owner)
+    try:
+        return load_file(str(file))
+    except (SafetensorError, OSError, RuntimeError, ValueError) as err:
+        raise HubModelError(f"{file} is not a readable safetensors file (truncated or corrupt?): {err}") from err
+
+
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# The card's table of the files published beside it: | `name` | `sha256` | bytes |
+_FILE_ROW = re.compile(r"^\| `([^`]+)` \| `([0-9a-f]{64})` \|", re.MULTILINE)
+
+
+def verify_folder(folder: Path) -> None:
+    """Check the files a model card lists against the sha256 it records (a folder changed after publishing,
+    or half-copied, fails here with the file's name). Folders without the table are left as they are."""
+    card = folder / CARD_NAME
+    if not card.is_file():
+        return
+    for name, digest in _FILE_ROW.findall(card.read_text(encoding="utf-8", errors="replace")):
+        path = folder / name
+        if not path.is_file():
+            raise HubModelError(f"{path} is missing: the model card of {folder} lists it (sha256 {digest[:12]}...)")
+        if file_sha256(path) != digest:
+            raise HubModelError(f"{path} does not match the sha256 its model card records: it is truncated, corrupt, "
+                                "or changed after publishing. Download or publish the model again.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,6 +271,13 @@ pip install -e .   # from the hubmodels repository
 | metric | value |
 |---|---|
 {% for k, v in metrics.items() %}| {{ k }} | {{ v }} |
+{% endfor %}{% endif %}
+{% if files %}
+## Files
+
+| file | sha256 | bytes |
+|---|---|---|
+{% for f in files %}| `{{ f.name }}` | `{{ f.sha256 }}` | {{ f.bytes }} |
 {% endfor %}{% endif %}
 ## Configuration
 
@@ -386,7 +441,11 @@ class HubModel(
         (save_directory / METRICS_NAME).write_text(json.dumps(self.card.metrics, indent=2, sort_keys=True) + "\n")
         (save_directory / CARD_INFO_NAME).write_text(json.dumps(self.card.to_json(), indent=2) + "\n")
         repo_id = self._card_repo_id or f"{DEFAULT_ORG}/{save_directory.name}"
-        self.generate_model_card(repo_id=repo_id).save(save_directory / CARD_NAME)
+        files = [{"name": name, "sha256": file_sha256(save_directory / name),
+                  "bytes": (save_directory / name).stat().st_size}
+                 for name in (CONFIG_NAME, WEIGHTS_NAME, SAMPLE_NAME, METRICS_NAME, CARD_INFO_NAME)
+                 if (save_directory / name).is_file()]
+        self.generate_model_card(repo_id=repo_id, files=files).save(save_directory / CARD_NAME)
 
     def _draw_sample(self) -> None:
         """Every published folder shows what its model does: the family's ``sample`` when none was given."""
@@ -567,7 +626,8 @@ class HubModel(
             raise HubModelError(f"{source} is missing or unreadable: not a hubmodels model")
         kwargs = cls.validate_config(config, source)
         try:
-            model = cls(**kwargs)
+            with torch.device("meta"):  # shapes only: the file is checked before any weight is allocated
+                template = cls(**kwargs)
         except (TypeError, ValueError) as err:
             raise HubModelError(f"{source} has invalid values for {cls.__name__}: {err}") from err
         if folder is not None:
@@ -576,7 +636,13 @@ class HubModel(
             weights = Path(cls._download(model_id, WEIGHTS_NAME, looked or [], revision=revision, cache_dir=cache_dir,
                                          force_download=force_download, local_files_only=local_files_only,
                                          token=token))
-        tensors = read_safetensors_strict(weights, model.state_dict(), f"{cls.__name__} with {source}")
+        owner = f"{cls.__name__} with {source}"
+        check_safetensors_header(weights, template.state_dict(), owner)  # names the keys that differ
+        del template
+        if folder is not None:
+            verify_folder(folder)  # then the bytes: the same shapes with other values are caught here
+        model = cls(**kwargs)
+        tensors = read_safetensors_strict(weights, model.state_dict(), owner)
         model.load_state_dict(tensors, strict=True)
         model._load_card(folder if folder is not None else weights.parent)
         model.to(device=device or torch.device("cpu"))

@@ -1,6 +1,9 @@
 """HubModel: save/publish/load round trips, model cards, id resolution and every bad input."""
 from __future__ import annotations
 
+import functools
+import hashlib
+
 import json
 import shutil
 from pathlib import Path
@@ -250,6 +253,38 @@ def test_truncated_weights(saved):
     (saved / "model.safetensors").write_bytes(data[: len(data) // 2])
     with pytest.raises(HubModelError, match="model.safetensors is not a readable safetensors file"):
         TinyNet.from_pretrained(saved)
+
+
+def test_card_records_every_file_and_loading_checks_them(saved):
+    card = (saved / "README.md").read_text()
+    for name in ("config.json", "model.safetensors", "metrics.json", "card.json"):
+        row = next(line for line in card.splitlines() if line.startswith(f"| `{name}` |"))
+        digest = row.split("`")[3]
+        assert digest == hashlib.sha256((saved / name).read_bytes()).hexdigest(), name
+    # same names and shapes, other values: only the recorded hash can tell
+    tensors = load_file(saved / "model.safetensors")
+    tensors["head.bias"] = tensors["head.bias"] + 1
+    save_file(tensors, saved / "model.safetensors")
+    with pytest.raises(HubModelError, match="model.safetensors does not match the sha256 its model card records"):
+        TinyNet.from_pretrained(saved)
+
+
+def test_header_is_checked_before_any_weight_is_allocated(saved, monkeypatch):
+    """A file that does not fit the config is refused from its header: the model is never built for real."""
+    _edit_config(saved, channels=4096)
+    built = []
+    monkeypatch.setattr(TinyNet, "__init__", _recording_init(TinyNet.__init__, built))
+    with pytest.raises(HubModelError, match="wrongly shaped"):
+        TinyNet.from_pretrained(saved)
+    assert built == ["meta"]
+
+
+def _recording_init(init, built):
+    @functools.wraps(init)  # the config is read from the signature
+    def wrapped(self, *args, **kwargs):
+        built.append(torch.empty(0).device.type)
+        init(self, *args, **kwargs)
+    return wrapped
 
 
 def test_pickle_weights_never_loaded(saved):
