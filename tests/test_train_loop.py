@@ -6,7 +6,13 @@ import argparse
 import copy
 import json
 import math
+import os
+import random
 import shlex
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -44,6 +50,7 @@ class ConstFamily(loop.Family):
         g.add_argument("--horizon", type=int, default=None, help="steps of the loss-weight decay (default: --steps)")
         g.add_argument("--crash-at", type=int, default=None, help="raise in this 0-based step")
         g.add_argument("--nan-at", type=int, default=None, help="report a NaN loss at this 0-based step")
+        g.add_argument("--step-delay", type=float, default=0.0, help="sleep this long in each step (kill tests)")
 
     def check_args(self, args, error) -> None:
         if args.size % 6:
@@ -71,6 +78,7 @@ class ConstFamily(loop.Family):
         args = ctx.args
         if ctx.step == args.crash_at:
             raise RuntimeError(f"crash in step {ctx.step}")
+        time.sleep(args.step_delay)
         z = torch.randn(args.batch_size, args.size, generator=generator).to(ctx.device)
         idx = torch.randint(len(ctx.data.train), (args.batch_size,), generator=generator)
         mse = (ctx.nets["generator"](z) - ctx.data.train[idx].to(ctx.device)).pow(2).mean()
@@ -102,6 +110,7 @@ class ConstFamily(loop.Family):
 
 
 FAMILY = ConstFamily()
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(out: Path, *extra: str) -> None:
@@ -244,3 +253,32 @@ def test_publish_writes_a_folder_whose_card_has_the_command_and_metrics(tmp_path
     tensors, _ = ckpt(out)
     published = load_file(folder / "model.safetensors")
     assert torch.equal(published["generator.weight"], tensors["module.ema.generator.weight"].half())
+
+
+def test_sigkill_at_a_random_moment_then_resume_reaches_the_uninterrupted_weights(tmp_path):
+    """kill -9 (no cleanup, no finally) at a random moment of a run in another process: the checkpoints on
+    disk are whole, and --resume reaches bit for bit the weights of a run that never stopped."""
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "tests.test_train_loop", "--out", str(out), "--threads", "1", "--steps", "40",
+           "--ckpt-every", "2", "--step-delay", "0.05"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "checkpoints" / "latest.json").exists() and time.monotonic() < deadline:
+            assert proc.poll() is None, "the training process ended before its first checkpoint"
+            time.sleep(0.05)
+        time.sleep(random.uniform(0.0, 1.0))  # anywhere in a step, or in the middle of writing a checkpoint
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    killed_at = ckpt(out)[1]["step"]
+    assert 0 < killed_at < 40
+    run(out, "--steps", "40", "--ckpt-every", "2", "--resume")
+    run(tmp_path / "straight", "--steps", "40", "--ckpt-every", "2")
+    assert_same_state(tmp_path / "straight", out)
+
+
+if __name__ == "__main__":  # the kill test runs the fake family in its own process
+    sys.exit(loop.main(FAMILY))
