@@ -221,3 +221,47 @@ def test_missing_and_empty_folders(tmp_path):
         open_layout("videos", tmp_path, S)
     with pytest.raises(ValueError, match="accepted: domains, attributes, pairs, masks, images"):
         export("videos", tmp_path, 1)
+
+
+def _face_folder(root: Path) -> Path:
+    from hubmodels.data.synthfaces import render_face
+
+    for d in ("cat", "dog"):
+        (root / d).mkdir(parents=True)
+        for i in range(3):
+            render_face(0, i, size=32, domain=d).image.save(root / d / f"{i}.png")
+    return root
+
+
+def test_unreadable_files_are_skipped_with_a_warning(tmp_path):
+    from hubmodels.data.layouts import open_layout
+
+    root = _face_folder(tmp_path / "data")
+    (root / "dog" / "notes.png").write_text("not an image")
+    with pytest.warns(UserWarning, match=r"skipped 1 file\(s\) .* not readable images: notes.png"):
+        ds = open_layout("domains", root, 32)
+    assert len(ds) == 6 and all(p.name != "notes.png" for p in ds.files)
+
+
+def test_image_damaged_past_its_header_names_the_file(tmp_path):
+    from hubmodels.data.layouts import DatasetImageError, open_layout
+
+    root = _face_folder(tmp_path / "data")
+    whole = (root / "cat" / "1.png").read_bytes()
+    (root / "cat" / "1.png").write_bytes(whole[: len(whole) // 2])  # header intact, pixels cut
+    ds = open_layout("domains", root, 32)
+    with pytest.raises(DatasetImageError, match=r"cat/1.png cannot be read as an image"):
+        ds[1]
+
+
+def test_training_on_a_damaged_image_stops_cleanly(tmp_path, capsys):
+    from train import stargan_v2
+
+    root = _face_folder(tmp_path / "data")
+    whole = (root / "dog" / "2.png").read_bytes()
+    (root / "dog" / "2.png").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(SystemExit, match=r"error: .*dog/2.png cannot be read as an image.*remove or replace it"):
+        stargan_v2.main(["--data", str(root), "--img-size", "32", "--steps", "2", "--batch-size", "2", "--dim-in",
+                         "8", "--max-conv-dim", "16", "--style-dim", "8", "--hidden-dim", "16", "--threads", "1",
+                         "--out", str(tmp_path / "run")])
+    assert not (tmp_path / "run" / "checkpoints" / "latest.json").exists()

@@ -35,6 +35,7 @@ from typing import Any, Callable, ClassVar, Mapping, NoReturn, Sequence
 import torch
 from torch import Tensor, nn
 
+from hubmodels.data.layouts import DatasetImageError
 from train.common import (
     Checkpointer,
     CheckpointError,
@@ -593,7 +594,8 @@ def main(family: Family, argv: Sequence[str] | None = None) -> int:
             print(f"published {publish_run(family, args.out, args.publish_only)}")
             return 0
         train(family, args, argv)
-    except CheckpointError as err:
+    except (CheckpointError, DatasetImageError) as err:
+        # the last good checkpoint is intact (a step's data is read before it updates anything): fix, --resume
         raise SystemExit(f"error: {err}") from None
     if args.publish:
         from accelerate import PartialState

@@ -24,6 +24,7 @@ import json
 import os
 import random
 import re
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -50,9 +51,10 @@ def _is_image(p: Path) -> bool:
     return p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
 
 
-def _list_images(folder: Path, recursive: bool) -> list[Path]:
+def _list_images(folder: Path, recursive: bool, check: bool = False) -> list[Path]:
     it = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted((p for p in it if p.is_file() and _is_image(p)), key=lambda p: _natural_key(p.relative_to(folder)))
+    files = sorted((p for p in it if p.is_file() and _is_image(p)), key=lambda p: _natural_key(p.relative_to(folder)))
+    return _readable(files, folder) if check else files
 
 
 def _require_dir(path: Path, what: str) -> Path:
@@ -87,11 +89,40 @@ def _fit(img: Image.Image, size: int, crop: str | None, resample: int) -> Image.
     return img
 
 
+class DatasetImageError(OSError):
+    """A dataset file that cannot be read as an image; the message names it."""
+
+
 def load_rgb(path: str | os.PathLike) -> Image.Image:
-    """Open an image file as upright RGB (EXIF orientation applied)."""
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im)
-        return im.convert("RGB")
+    """Open an image file as upright RGB (EXIF orientation applied); a damaged file raises DatasetImageError."""
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            return im.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError) as err:
+        raise DatasetImageError(f"{path} cannot be read as an image ({type(err).__name__}: {err}); remove or "
+                                "replace it") from None
+
+
+def _readable(files: list[Path], where: Path) -> list[Path]:
+    """The files whose image header opens; the others are skipped with one warning naming them.
+
+    A header check is cheap (no pixels are decoded); damage past the header is caught when the image
+    is read, as a DatasetImageError naming the file.
+    """
+    good, bad = [], []
+    for path in files:
+        try:
+            with Image.open(path):
+                good.append(path)
+        except (OSError, ValueError, Image.DecompressionBombError):
+            bad.append(path)
+    if bad:
+        shown = ", ".join(str(p.relative_to(where)) for p in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5
+                                                                        else "")
+        warnings.warn(f"skipped {len(bad)} file(s) under {where} that are not readable images: {shown}",
+                      stacklevel=3)
+    return good
 
 
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:
@@ -110,7 +141,7 @@ class ImageFolder(Dataset):
     def __init__(self, root: str | os.PathLike, size: int, crop: str | None = "center"):
         self.root = _require_dir(Path(root), "image")
         self.size, self.crop = _check_size(size), _check_crop(crop)
-        self.files = _list_images(self.root, recursive=True)
+        self.files = _list_images(self.root, recursive=True, check=True)
         if not self.files:
             raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {self.root}")
 
@@ -149,7 +180,7 @@ class DomainFolder(Dataset):
         self.files: list[Path] = []
         self.labels: list[int] = []
         for k, d in enumerate(self.domains):
-            files = _list_images(self.root / d, recursive=True)
+            files = _list_images(self.root / d, recursive=True, check=True)
             if not files:
                 raise ValueError(f"domain folder {self.root / d} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
             self.files += files
