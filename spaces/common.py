@@ -60,7 +60,7 @@ __all__ = [
     "space_spec", "HAS_ZEROGPU", "gpu", "models_env_var", "discover_models", "default_model",
     "runtime_device", "runtime_dtype", "load_model", "model_config", "clear_model_cache", "user_error",
     "user_errors", "check_model_id", "require_image", "check_int", "check_float", "check_choice",
-    "synthfaces_examples", "launch_kwargs",
+    "synthfaces_examples", "launch_kwargs", "served_image", "served_gallery",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -335,6 +335,54 @@ def synthfaces_examples(specs: Sequence[tuple[int, str | None]], *, size: int = 
         face.image.save(path)
         out.append((str(path), f"{face.domain} #{index}"))
     return out
+
+
+# Outputs are handed to Gradio as files with unique names. Gradio saves a returned PIL image under a path
+# named by its content's hash and rewrites that file in place, so two concurrent requests with the same
+# output (the same example and seed) can serve one client a half-written file; a file path is instead
+# copied into its cache under a temporary name and renamed, which is safe.
+_OUTPUT_DIR: list[str] = []
+_OUTPUT_TTL_S = 15 * 60  # long enough for Gradio to copy a file and a client to fetch it
+_OUTPUT_LOCK = threading.Lock()
+
+
+def _output_dir() -> Path:
+    with _OUTPUT_LOCK:
+        if not _OUTPUT_DIR:
+            _OUTPUT_DIR.append(tempfile.mkdtemp(prefix="hubmodels-outputs-"))
+            _EXAMPLE_DIRS.append(_OUTPUT_DIR[0])  # removed at exit with the examples
+        return Path(_OUTPUT_DIR[0])
+
+
+def _prune_outputs(folder: Path) -> None:
+    import time
+
+    limit = time.time() - _OUTPUT_TTL_S
+    for old in folder.glob("*.png"):
+        try:
+            if old.stat().st_mtime < limit:
+                old.unlink()
+        except OSError:
+            pass  # another request pruned it first
+
+
+def served_image(image: Image.Image) -> str:
+    """``image`` written to a PNG file of its own (unique name, written then renamed); returns its path."""
+    import uuid
+
+    folder = _output_dir()
+    _prune_outputs(folder)
+    name = uuid.uuid4().hex
+    staging = folder / f".{name}.tmp"
+    image.save(staging, format="PNG")
+    final = folder / f"{name}.png"
+    os.replace(staging, final)
+    return str(final)
+
+
+def served_gallery(items: Iterable[tuple[Image.Image, str]]) -> list[tuple[str, str]]:
+    """(image, caption) pairs as (file path, caption) pairs for a ``gr.Gallery`` (see :func:`served_image`)."""
+    return [(served_image(img), caption) for img, caption in items]
 
 
 def launch_kwargs() -> dict[str, Any]:

@@ -417,9 +417,10 @@ def test_bundle_runs_from_its_own_folder(served, hub, tmp_path):
     env["HF_HUB_OFFLINE"] = "1"
     script = (
         "import json, app, hubmodels\n"
+        "from PIL import Image\n"
         "out = app.latent_guided('', app.SOURCE_EXAMPLES[1][0], 'fox', 0, 2, 1.0)\n"
         "print(json.dumps({'lib': hubmodels.__file__, 'models': app.MODEL_IDS,"
-        " 'sizes': [list(im.size) for im, _ in out]}))\n"
+        " 'sizes': [list(Image.open(path).size) for path, _ in out]}))\n"
     )
     run = subprocess.run([sys.executable, "-c", script], cwd=out, env=env, capture_output=True, text=True,
                          timeout=120)

@@ -123,7 +123,7 @@ def latent_guided(model_id, image, target_domain, seed=0, num_samples=4, psi=1.0
     num_samples = common.check_int("number of samples", num_samples, 1, MAX_SAMPLES)
     psi = common.check_float("psi (truncation)", psi, 0.0, 1.0)
     images = _run_latent(model_id, source, domain, seed, num_samples, psi)
-    return [(im, f"{domain}, seed {seed + k}") for k, im in enumerate(images)]
+    return common.served_gallery((im, f"{domain}, seed {seed + k}") for k, im in enumerate(images))
 
 
 @common.user_errors
@@ -133,7 +133,7 @@ def reference_guided(model_id, image, reference, reference_domain):
     source = common.require_image(image, "source image")
     ref = common.require_image(reference, "reference image")
     domain = _domain(model_id, _load(model_id), reference_domain, "reference domain")
-    return _run_reference(model_id, source, ref, domain)
+    return common.served_image(_run_reference(model_id, source, ref, domain))
 
 
 @common.user_errors
@@ -147,7 +147,7 @@ def interpolate(model_id, image, target_domain, seed_a=0, seed_b=1, steps=6, psi
     steps = common.check_int("steps", steps, 2, MAX_STEPS)
     psi = common.check_float("psi (truncation)", psi, 0.0, 1.0)
     images = _run_interpolate(model_id, source, domain, seed_a, seed_b, steps, psi)
-    return [(im, f"{k}/{steps - 1}") for k, im in enumerate(images)]
+    return common.served_gallery((im, f"{k}/{steps - 1}") for k, im in enumerate(images))
 
 
 @common.user_errors
@@ -168,6 +168,12 @@ def _on_model_change(model_id):
 
 # ---------------------------------------------------------------------------------------------
 # UI
+
+def example_request() -> dict:
+    """A typical request of this Space (endpoint and arguments; files as {"file": path}), for load tests."""
+    return {"api_name": "/latent_guided",
+            "args": [DEFAULT_MODEL or "", {"file": SOURCE_EXAMPLES[0][0]}, _target0 or "", 0, 4, 1.0]}
+
 
 SOURCE_EXAMPLES = common.synthfaces_examples([(0, "cat"), (1, "dog"), (2, "fox")], prefix="source")
 REFERENCE_EXAMPLES = common.synthfaces_examples([(10, "cat"), (11, "dog"), (12, "fox")], prefix="reference")
@@ -223,7 +229,7 @@ with gr.Blocks(title="StarGAN v2 · hubmodels") as demo:
                                                          info="the domain the reference image belongs to "
                                                               "(and the output's)", allow_custom_value=True)
                             reference_btn = gr.Button("Translate", variant="primary")
-                        reference_out = gr.Image(label="Result", type="pil", format="png", interactive=False)
+                        reference_out = gr.Image(label="Result", type="filepath", format="png", interactive=False)
                 with gr.Tab("Interpolation"):
                     with gr.Row():
                         interp_domain_box = gr.Dropdown(_domains0, value=_target0, label="Target domain",
@@ -244,6 +250,9 @@ with gr.Blocks(title="StarGAN v2 · hubmodels") as demo:
     interp_btn.click(interpolate, [model_box, source_box, interp_domain_box, seed_a_box, seed_b_box, steps_box],
                      interp_gallery, api_name="interpolate", preprocess=False)
     gr.api(domains, api_name="domains")
+    gr.api(example_request, api_name="example_request")
+    # a bounded queue: under load, requests wait their turn (one model call at a time) instead of piling up
+    demo.queue(default_concurrency_limit=1, max_size=64)
 
 
 if __name__ == "__main__":
