@@ -81,8 +81,13 @@ def run(space: str, *, clients: int, seconds: float, port: int, env: dict | None
         threads = [threading.Thread(target=user, daemon=True) for _ in range(clients)]
         for t in threads:
             t.start()
+        series = []  # (seconds since start, RSS MB): flat in the second half means no per-request growth
+        begun = time.monotonic()
+        while any(t.is_alive() for t in threads) and time.monotonic() < stop + 600:
+            series.append((round(time.monotonic() - begun, 1), round(_rss_mb(server.pid), 1)))
+            time.sleep(min(5.0, max(0.5, seconds / 12)))
         for t in threads:
-            t.join(timeout=seconds + 600)
+            t.join(timeout=1)
         rss_end = _rss_mb(server.pid)
         alive = server.poll() is None
     finally:
@@ -99,7 +104,9 @@ def run(space: str, *, clients: int, seconds: float, port: int, env: dict | None
             "latency_p95_s": round(pct(0.95), 3), "latency_max_s": round(lat[-1], 3) if lat else None,
             "mean_s": round(statistics.mean(lat), 3) if lat else None,
             "rss_start_mb": round(rss_start, 1), "rss_after_warmup_mb": round(rss_warm, 1),
-            "rss_end_mb": round(rss_end, 1), "server_alive": alive}
+            "rss_end_mb": round(rss_end, 1), "rss_series_mb": series,
+            "rss_second_half_growth_mb": round(series[-1][1] - series[len(series) // 2][1], 1) if series else None,
+            "server_alive": alive}
 
 
 def main(argv: list[str] | None = None) -> int:
