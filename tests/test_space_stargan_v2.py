@@ -265,6 +265,9 @@ def test_bad_inputs_give_messages_and_app_keeps_serving(served, source, referenc
         ((DEFAULT_ID, src, "dog", 1.5, 2, 1.0), "seed must be an integer from 0 to 2147483647"),
         ((DEFAULT_ID, src, "dog", "abc", 2, 1.0), "seed must be a number"),
         ((DEFAULT_ID, src, "dog", 0, 2, 5.0), "psi (truncation) must be a number from 0.0 to 1.0"),
+        ((DEFAULT_ID, src, "dog", 0, 2, "nan"), "psi (truncation) must be a finite number"),
+        ((DEFAULT_ID, src, "dog", 0, 2, "-inf"), "psi (truncation) must be a finite number"),
+        ((DEFAULT_ID, src, "dog", 2**64, 2, 1.0), "seed must be an integer from 0 to 2147483647"),
         (("hubmodels/nope", src, "dog", 0, 2, 1.0), "unknown model 'hubmodels/nope'; this Space serves"),
         (("/etc", src, "dog", 0, 2, 1.0), "unknown model '/etc'"),
     ]
