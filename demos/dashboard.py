@@ -193,7 +193,8 @@ def sidebar() -> tuple[str, list[str], list[int], float]:
     rows += [card_info(x.strip()) for x in extra.split(",") if x.strip()]
     wanted = TASK[mode]
     offered = [r["id"] for r in rows if wanted in task_of(r["family"]) or r["family"] == "?"]
-    chosen = st.sidebar.multiselect("Models", offered, default=offered[:4], key="models")
+    # one selection per mode: switching modes must not carry one mode's models into the other's list
+    chosen = st.sidebar.multiselect("Models", offered, default=offered[:4], key=f"models-{wanted}")
     first = int(st.sidebar.number_input("First seed", 0, 2**31 - 1, 0, key="seed"))
     count = int(st.sidebar.number_input("Samples per model", 1, MAX_SEEDS, 2, key="count"))
     psi = float(st.sidebar.slider("Truncation psi", 0.0, 1.0, 1.0, key="psi")) if wanted == "generate" else 1.0
@@ -217,6 +218,10 @@ def input_image() -> Image.Image | None:
     return examples[name]
 
 
+def _offered_any(task: str) -> bool:
+    return any(task in task_of(card_info(r["id"])["family"]) for r in local_models())
+
+
 def compare(mode: str, models: list[str], seeds: list[int], psi: float) -> None:
     task = TASK[mode]
     image = input_image() if task == "translate" else None
@@ -224,7 +229,8 @@ def compare(mode: str, models: list[str], seeds: list[int], psi: float) -> None:
         return
     if not models:
         st.info(f"No model selected. The local hub has no model that can {task}"
-                if not st.session_state.get("models") else "Select models in the sidebar.")
+                if not st.session_state.get(f"models-{task}") and not _offered_any(task)
+                else "Select models in the sidebar.")
         return
     if image is not None:
         st.image(image, caption="input", width=TILE)

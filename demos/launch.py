@@ -3,7 +3,7 @@
     python -m demos.launch [--host 127.0.0.1] [--port 7860] [--only SPACE ...] [--no-dashboard]
 
 Ports are fixed: the index on ``--port`` (7860), the Spaces on the next ports in the order the families
-are registered (``hubmodels.registry.FAMILY_SPECS``: stargan-v2 is 7861), the dashboard on 8501
+are registered (``hubmodels.registry.FAMILY_SPECS``: the first family's Space is on 7861), the dashboard on 8501
 (``--dashboard-port``). The launcher waits until each service answers and prints its URL, or reports the one
 that failed to start (its log is under ``outputs/launch/``) and keeps the others running. The index page
 lists the local hub's models and links to every service. Ctrl-C (or SIGTERM) stops everything.

@@ -149,6 +149,11 @@ def check_spec(spec: Any) -> list[str]:
             problems.append(f"{who}: the parity plugin has no {name}()")
     if not spec.test_config:
         problems.append(f"{who}: test_config (a tiny model's constructor arguments) is empty")
+    if spec.translate is None and spec.generate is None:
+        problems.append(f"{who}: neither translate nor generate is given: the dashboard cannot show this family")
+    for name in ("translate", "generate"):
+        if getattr(spec, name) is not None and not callable(getattr(spec, name)):
+            problems.append(f"{who}: {name} is not callable")
     try:
         training = importlib.import_module(spec.training)
     except ImportError as err:

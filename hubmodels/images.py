@@ -416,7 +416,7 @@ class Preprocess:
       * ``"none"``: keep the image's own size.
 
     ``grayscale`` converts to one channel (``Grayscale(1)``) before any
-    resizing, as pix2pix/BicycleGAN do for ``input_nc=1``.
+    resizing, as pix2pix-style loaders do for one-channel inputs (``input_nc=1``).
     ``antialias=True`` resizes the 8-bit PIL image (what torchvision does on
     PIL inputs); ``False`` resizes a float tensor without antialiasing.
     """
@@ -458,7 +458,7 @@ class Preprocess:
 
         A fixed ``crop_size`` stays (it frames the dataset's faces, e.g. 178 for
         CelebA); ``load_size`` scales with the output so the crop margin keeps
-        its proportion (BicycleGAN's 286 -> 256 becomes 572 -> 512).
+        its proportion (a 286 -> 256 policy becomes 572 -> 512).
         """
         new_hw = _as_hw(size)
         load = self.load_size
@@ -474,30 +474,12 @@ class Preprocess:
 # papers). A registered family declares its own in its spec (``FamilySpec.preprocessing``,
 # registered here under the family's name when the spec loads); the entries below are those
 # of families whose rooms have not landed yet, and move into their specs when they do.
-#  stargan_*      yunjey/stargan data_loader.py get_loader (mode='test'):
-#                 CenterCrop(crop) -> Resize(128) -> ToTensor -> Normalize;
-#                 crop 178 for CelebA, 256 for RaFD (main.py defaults).
-#  bicyclegan*    junyanz/BicycleGAN data/base_dataset.py get_transform with
-#                 the test scripts' flags (--no_flip, preprocess
-#                 resize_and_crop, BICUBIC): Resize([load, load]) -> crop ->
-#                 ToTensor -> Normalize. The official test crop position is
-#                 random (its --center_crop flag is never read); we take the
-#                 centre so results are reproducible. edges2shoes/handbags run
-#                 with load=crop=256 and input_nc=1 (Grayscale(1) first).
 #  stylegan       NVlabs/stylegan2-ada-pytorch projector.py: largest centred
 #                 square (floor offsets), PIL LANCZOS to the resolution; the
 #                 generator's range is [-1, 1] (also rosinality's).
 #  semantic_stylegan  seasonSH/SemanticStyleGAN visualize/invert.py: PIL
 #                 resize((s, s), LANCZOS) -> ToTensor -> Normalize(0.5, 0.5).
 POLICIES: dict[str, Preprocess] = {
-    "stargan_celeba": Preprocess(size=128, resize="center_crop_resize", crop_size=178, interpolation="bilinear"),
-    "stargan_rafd": Preprocess(size=128, resize="center_crop_resize", crop_size=256, interpolation="bilinear"),
-    "bicyclegan": Preprocess(size=256, resize="resize_center_crop", load_size=286, interpolation="bicubic"),
-    "bicyclegan_256": Preprocess(size=256, resize="resize_center_crop", load_size=256, interpolation="bicubic"),
-    "bicyclegan_edges": Preprocess(
-        size=256, resize="resize_center_crop", load_size=256, interpolation="bicubic", grayscale=True
-    ),
-    "bicyclegan_maps": Preprocess(size=512, resize="resize_center_crop", load_size=512, interpolation="bicubic"),
     "stylegan": Preprocess(size=1024, resize="center_crop_resize", crop_size=None, interpolation="lanczos"),
     "semantic_stylegan": Preprocess(size=512, resize="resize", interpolation="lanczos"),
 }

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 # Adding a family: write its room (CONTRIBUTING.md) and add its spec module here.
 FAMILY_SPECS: tuple[str, ...] = (
     "hubmodels.stargan_v2.spec",
+    "hubmodels.stargan.spec",
+    "hubmodels.bicyclegan.spec",
 )
 
 ARCHITECTURES: dict[str, type] = {}

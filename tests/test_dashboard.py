@@ -48,8 +48,8 @@ def _images(at: AppTest) -> list:
 
 
 def test_lists_the_local_hub_and_translates_with_every_model(app):
-    assert app.sidebar.multiselect(key="models").options == ["hubmodels/sg2-a", "hubmodels/sg2-b"]
-    assert app.sidebar.multiselect(key="models").value == ["hubmodels/sg2-a", "hubmodels/sg2-b"]
+    assert app.sidebar.multiselect(key="models-translate").options == ["hubmodels/sg2-a", "hubmodels/sg2-b"]
+    assert app.sidebar.multiselect(key="models-translate").value == ["hubmodels/sg2-a", "hubmodels/sg2-b"]
     app.sidebar.number_input(key="count").set_value(2)
     app.button(key="run").click().run()
     assert not app.exception, app.exception
@@ -67,7 +67,7 @@ def test_lists_the_local_hub_and_translates_with_every_model(app):
 def test_download_is_one_png_grid_of_the_comparison(app):
     from demos import dashboard
 
-    app.sidebar.multiselect(key="models").set_value(["hubmodels/sg2-a"])
+    app.sidebar.multiselect(key="models-translate").set_value(["hubmodels/sg2-a"])
     app.sidebar.number_input(key="count").set_value(1)
     app.button(key="run").click().run()
     assert not app.exception, app.exception
@@ -83,7 +83,7 @@ def test_download_is_one_png_grid_of_the_comparison(app):
 def test_generate_mode_without_generators_says_so(app):
     app.sidebar.radio(key="mode").set_value("Generate").run()
     assert not app.exception, app.exception
-    assert app.sidebar.multiselect(key="models").options == []
+    assert app.sidebar.multiselect(key="models-generate").options == []
     assert any("no model that can generate" in i.value for i in app.info)
 
 
@@ -98,3 +98,79 @@ def test_official_vs_ours_shows_images_and_errors(app):
     assert table["passed"].all() and len(table) == 7
     # official | ours | error map for every image-valued output
     assert len(_images(app)) >= 3 and len(_images(app)) % 3 == 0
+
+
+GENERATOR_FAMILY = '''
+import torch
+from PIL import Image
+from hubmodels.family import FamilySpec
+from hubmodels.hub import HubModel
+from hubmodels.images import Preprocess, to_pil
+
+
+class Noise(HubModel, family="fakegen", license="mit"):
+    """A 'generator': a fixed linear map of a seeded latent to a 3x16x16 image."""
+
+    def __init__(self, latent_dim: int = 8):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.mapping_network = torch.nn.Linear(latent_dim, 3 * 16 * 16)
+
+
+def generate(model, seeds, psi):
+    out = []
+    for seed in seeds:
+        z = torch.randn(1, model.latent_dim, generator=torch.Generator().manual_seed(seed)) * psi
+        img = model.run_inference(("gen",), lambda: model.mapping_network(z).tanh().view(1, 3, 16, 16))
+        out.append((f"seed {seed}", to_pil(img)[0]))
+    return out
+
+
+SPEC = FamilySpec(name="fakegen", title="Fake generator", converter_families=("fakegen",), model_classes=(Noise,),
+                  space="fakegen", preprocessing=Preprocess(size=16, resize="resize"), configs=(), convert=None,
+                  parity=None, bench_cases=None, sample=lambda m, s: generate(m, [s], 1.0)[0][1],
+                  test_config={}, training="fakegen.train", generate=generate)
+'''
+
+
+@pytest.fixture
+def generator_hub(hub, tmp_path, monkeypatch):
+    """The local hub plus a model of a generator family registered for this test only."""
+    import shutil
+    import sys
+    import textwrap
+
+    from hubmodels import registry
+
+    pkg = tmp_path / "fakegen"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "spec.py").write_text(textwrap.dedent(GENERATOR_FAMILY))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "FAMILY_SPECS", (*registry.FAMILY_SPECS, "fakegen.spec"))
+    registry._reset_for_tests()
+    mixed = tmp_path / "hub"
+    shutil.copytree(hub, mixed)
+    spec = registry.family_spec("fakegen")
+    torch.manual_seed(0)
+    spec.model_classes[0]().publish("hubmodels/noise", hub_dir=mixed)
+    monkeypatch.setenv("HUBMODELS_HUB", str(mixed))
+    yield mixed
+    registry._reset_for_tests()
+    sys.modules.pop("fakegen.spec", None)
+
+
+def test_generate_mode_runs_every_generator_with_shared_seeds(generator_hub):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.sidebar.radio(key="mode").set_value("Generate").run()
+    assert at.sidebar.multiselect(key="models-generate").options == ["hubmodels/noise"]  # translators are not offered
+    at.sidebar.number_input(key="count").set_value(3)
+    at.sidebar.slider(key="psi").set_value(0.5)
+    at.button(key="run").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    images = _images(at)
+    assert len(images) == 3  # no input image in this mode: one output per seed
+    assert [c for img in images for c in img.captions] == ["seed 0", "seed 1", "seed 2"]
+    assert list(at.main.dataframe[0].value["model"]) == ["hubmodels/noise"]

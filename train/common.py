@@ -451,15 +451,21 @@ def progress_bar(total: int, initial: int = 0, disable: bool = False, desc: str 
 
 
 class LossMeter:
-    """Running sums of named losses since the last :meth:`pop` (averaged across processes on pop)."""
+    """Running sums of named losses since the last :meth:`pop` (averaged across processes on pop).
+
+    Each loss is averaged over the steps that reported it: a loss computed only every few steps (a
+    generator updated once per n_critic discriminator updates) is the mean of those steps' values.
+    """
 
     def __init__(self) -> None:
         self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
         self.count = 0
 
     def add(self, losses: Mapping[str, float]) -> None:
         for k, v in losses.items():
             self.sums[k] = self.sums.get(k, 0.0) + float(v)
+            self.counts[k] = self.counts.get(k, 0) + 1
         self.count += 1
 
     def pop(self, accelerator=None) -> dict[str, float]:
@@ -467,14 +473,14 @@ class LossMeter:
         if not self.count:
             return {}
         keys = sorted(self.sums)
-        means = torch.tensor([self.sums[k] / self.count for k in keys], dtype=torch.float64)
+        means = torch.tensor([self.sums[k] / self.counts[k] for k in keys], dtype=torch.float64)
         if accelerator is not None and accelerator.num_processes > 1:
             import torch.distributed as dist
 
             means = means.to(accelerator.device)
             dist.all_reduce(means)
             means = means.cpu() / accelerator.num_processes
-        self.sums, self.count = {}, 0
+        self.sums, self.counts, self.count = {}, {}, 0
         return {k: float(v) for k, v in zip(keys, means.tolist())}
 
 
