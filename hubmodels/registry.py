@@ -1,5 +1,8 @@
 """The one place families are registered, and the lookups every layer goes through.
 
+Families outside this package register by naming their spec modules in ``HUBMODELS_FAMILIES``
+(comma-separated), read when the specs are first loaded.
+
 :data:`FAMILY_SPECS` names each family's spec module (``hubmodels/<room>/spec.py`` defining ``SPEC``).
 Specs are imported lazily, so ``import hubmodels`` stays cheap and a broken family cannot take the
 others down: a spec that fails to import is reported by :func:`spec_errors` and skipped elsewhere.
@@ -7,6 +10,7 @@ others down: a spec that fails to import is reported by :func:`spec_errors` and 
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -38,7 +42,9 @@ def families() -> list["FamilySpec"]:
     global _SPECS
     if _SPECS is None:
         specs: dict[str, FamilySpec] = {}
-        for module in FAMILY_SPECS:
+        # HUBMODELS_FAMILIES: extra spec modules (comma-separated), for families that live outside this package
+        extra = tuple(m.strip() for m in os.environ.get("HUBMODELS_FAMILIES", "").split(",") if m.strip())
+        for module in FAMILY_SPECS + extra:
             try:
                 spec = importlib.import_module(module).SPEC
             except Exception as err:  # noqa: BLE001 - one broken family must not hide the others

@@ -73,7 +73,8 @@ def browser():
 
 
 def _serve(cmd: list[str], hub: Path, port: int, health: str):
-    env = {**os.environ, "HUBMODELS_HUB": str(hub), "PYTHONPATH": str(ROOT), "HUBMODELS_DTYPE": "float32",
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH_EXTRA", "")) if p)
+    env = {**os.environ, "HUBMODELS_HUB": str(hub), "PYTHONPATH": path, "HUBMODELS_DTYPE": "float32",
            "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -115,6 +116,48 @@ def test_dashboard_compares_models_in_a_browser(hub, browser):
         # the input, then 2 models x 3 domains x 2 seeds
         assert len(images) == 1 + 2 * 3 * 2, len(images)
         assert page.get_by_role("button", name="Download the comparison (PNG)").is_visible()
+        page.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_dashboard_generates_in_a_browser(hub, browser, tmp_path):
+    """The Generate mode with a generator family that lives outside hubmodels (HUBMODELS_FAMILIES)."""
+    import shutil
+    import textwrap
+
+    from tests.test_dashboard import GENERATOR_FAMILY
+
+    pkg = tmp_path / "plugins" / "fakegen"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "spec.py").write_text(textwrap.dedent(GENERATOR_FAMILY))
+    mixed = tmp_path / "hub"
+    shutil.copytree(hub, mixed)
+    code = ("import sys, torch; sys.path.insert(0, sys.argv[1]); from fakegen.spec import Noise; "
+            "torch.manual_seed(0); Noise().publish('hubmodels/noise', hub_dir=sys.argv[2])")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "plugins"), str(mixed)], check=True, cwd=ROOT,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    port = _free_port()
+    os.environ["HUBMODELS_FAMILIES"] = "fakegen.spec"
+    os.environ["PYTHONPATH_EXTRA"] = str(tmp_path / "plugins")
+    try:
+        proc = _serve([sys.executable, "-m", "streamlit", "run", "demos/dashboard.py", "--server.port", str(port),
+                       "--server.address", "127.0.0.1", "--server.headless", "true",
+                       "--browser.gatherUsageStats", "false"], mixed, port, "/_stcore/health")
+    finally:
+        os.environ.pop("HUBMODELS_FAMILIES")
+        os.environ.pop("PYTHONPATH_EXTRA")
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle")
+        page.get_by_text("Generate", exact=True).click()
+        page.get_by_role("button", name="Run").click(timeout=60_000)
+        page.get_by_text("Time and metrics").wait_for(timeout=120_000)
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(SHOTS / "dashboard-generate.png"), full_page=True)
+        assert len(_rendered(page, "[data-testid='stImage'] img")) == 2  # 2 seeds, no input image
         page.close()
     finally:
         proc.terminate()
