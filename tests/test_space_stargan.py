@@ -247,8 +247,10 @@ def test_bundle_runs_where_hugging_face_runs_it(tmp_path, hub):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HUBMODELS_HUB", "HUBMODELS_STARGAN_MODELS")}
     env["HF_HUB_OFFLINE"] = "1"
     script = ("import json, app, hubmodels\n"
+              "from PIL import Image\n"
               "out = app.translate('', app.EXAMPLES[1][0], 'golden_fur', ['glasses'], 'none')\n"
-              "print(json.dumps({'lib': hubmodels.__file__, 'models': app.MODEL_IDS, 'size': list(out.size)}))\n")
+              "print(json.dumps({'lib': hubmodels.__file__, 'models': app.MODEL_IDS,"
+              " 'size': list(Image.open(out).size)}))\n")
     run = subprocess.run([sys.executable, "-c", script], cwd=out, env=env, capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])

@@ -175,7 +175,7 @@ def translate(model_id, image, colour=KEEP, attributes=None, label_class=NO_CLAS
     info = _labels(model_id)
     target = _target(info, colour, attributes, label_class)
     _load(model_id)  # the model's own errors (missing weights, another family) before the GPU part
-    return _run_translate(model_id, source, target)
+    return common.served_image(_run_translate(model_id, source, target))
 
 
 @common.user_errors
@@ -185,7 +185,7 @@ def edit_grid(model_id, image):
     model_id = _model_id(model_id)
     source = common.require_image(image, "source image")
     _load(model_id)
-    return [(im, caption) for caption, im in _run_edits(model_id, source)]
+    return common.served_gallery((im, caption) for caption, im in _run_edits(model_id, source))
 
 
 @common.user_errors
@@ -242,6 +242,11 @@ def _on_model_change(model_id):
 # ---------------------------------------------------------------------------------------------
 # UI
 
+def example_request() -> dict:
+    """A typical request of this Space (endpoint and arguments; files as {"file": path}), for load tests."""
+    return {"api_name": "/edit_grid", "args": [DEFAULT_MODEL or "", {"file": EXAMPLES[0][0]}]}
+
+
 EXAMPLES = common.synthfaces_examples([(0, None), (1, None), (2, None), (4, None)], prefix="source")
 _info0 = _labels(DEFAULT_MODEL)
 
@@ -252,7 +257,8 @@ toggles start from what the model's discriminator reads in the image; a colour i
 [hubmodels](https://github.com/hubmodels/hubmodels) local hub (extra Hub ids: environment variable `{ENV_VAR}`)."""
 
 NO_MODEL = f"""> **No {FAMILY_LABEL} model is available.** Publish one into the local hub (`{common.local_hub_dir()}`,
-> e.g. train with `python -m {SPEC.training} --publish hubmodels/<name>`) or list Hugging Face Hub ids in `{ENV_VAR}`, then restart."""
+> e.g. train with `python -m {SPEC.training} --publish hubmodels/<name>`) or list Hugging Face Hub ids in
+> `{ENV_VAR}`, then restart."""
 
 with gr.Blocks(title="StarGAN · hubmodels") as demo:
     gr.Markdown(INTRO)
@@ -277,7 +283,7 @@ with gr.Blocks(title="StarGAN · hubmodels") as demo:
                                  visible=bool(_info0.get("classes")))
             translate_btn = gr.Button("Translate", variant="primary")
         with gr.Column(scale=1):
-            result_box = gr.Image(label="Result", type="pil", format="png", interactive=False, height=260)
+            result_box = gr.Image(label="Result", type="filepath", format="png", interactive=False, height=260)
     with gr.Row():
         grid_btn = gr.Button("All single-attribute edits")
         detect_btn = gr.Button("Read the source's labels")
@@ -294,6 +300,9 @@ with gr.Blocks(title="StarGAN · hubmodels") as demo:
     grid_btn.click(edit_grid, [model_box, source_box], grid_gallery, api_name="edit_grid", preprocess=False)
     detect_btn.click(detect, [model_box, source_box], detect_box, api_name="detect", preprocess=False)
     gr.api(labels, api_name="labels")
+    gr.api(example_request, api_name="example_request")
+    # a bounded queue: under load, requests wait their turn (one model call at a time) instead of piling up
+    demo.queue(default_concurrency_limit=1, max_size=64)
 
 
 if __name__ == "__main__":
