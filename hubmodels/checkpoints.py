@@ -14,6 +14,7 @@ Both raise :class:`CheckpointFileError` (a ``ValueError``) naming the file and w
 from __future__ import annotations
 
 import argparse
+import codecs
 import collections
 import io
 import pickle
@@ -128,6 +129,12 @@ _REBUILT: dict[tuple[str, str], Any] = {
     ("torch._utils", "_rebuild_parameter_with_state"): torch._utils._rebuild_parameter_with_state,
     ("torch.storage", "_load_from_bytes"): _storage_from_bytes,
     ("torch", "Size"): torch.Size,
+    # stylegan2-ada pickles: dnnlib's attribute-access dict subclass (init_kwargs, training_set_kwargs) is
+    # filled by SETITEMS, which an inert record cannot take; as a plain dict it loses nothing.
+    ("dnnlib.util", "EasyDict"): dict,
+    # numpy arrays pickled with protocol <= 2 carry their raw bytes as a latin-1 str re-encoded on load;
+    # codecs.encode only turns a str into bytes.
+    ("_codecs", "encode"): codecs.encode,
 }
 for _dtype in ("Float", "Double", "Half", "BFloat16", "Long", "Int", "Short", "Char", "Byte", "Bool"):
     _REBUILT[("torch", f"{_dtype}Storage")] = getattr(torch, f"{_dtype}Storage")

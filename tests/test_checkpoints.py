@@ -114,3 +114,16 @@ def test_plain_pickle_errors(tmp_path):
     broken.write_bytes(pickle.dumps({"w": list(range(100))})[:20])
     with pytest.raises(CheckpointFileError, match="not a readable pickle"):
         load_pickle_data(broken)
+
+
+def test_numpy_arrays_of_old_pickle_protocols_load(tmp_path):
+    import pickle
+
+    import numpy as np
+
+    for protocol in (2, 4):
+        path = tmp_path / f"p{protocol}.pkl"
+        with open(path, "wb") as f:
+            pickle.dump({"w": np.arange(5, dtype=np.float32), "n": np.int64(7)}, f, protocol=protocol)
+        data = load_pickle_data(path)
+        assert data["w"].tolist() == [0, 1, 2, 3, 4] and int(data["n"]) == 7

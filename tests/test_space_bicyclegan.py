@@ -228,3 +228,24 @@ def test_readme_header_and_requirements():
     lines = (APP.parent / "requirements.txt").read_text().splitlines()
     reqs = {re.split(r"[<>=\[ ]", line)[0].lower() for line in lines if line.strip() and not line.startswith("#")}
     assert {"torch", "torchvision", "huggingface_hub", "safetensors", "pillow", "numpy"} <= reqs
+
+
+def test_bombs_truncated_and_every_colour_mode(served, files, tmp_path):
+    from tests.image_inputs import write_bomb, write_odd_modes
+
+    _, client = served
+    cut = tmp_path / "cut.png"
+    Image.new("RGB", (64, 64), (200, 10, 10)).save(cut)
+    cut.write_bytes(cut.read_bytes()[:60])
+    bomb = handle_file(write_bomb(tmp_path))
+    sk = handle_file(files["sketch"])
+    for args, message in [((DEFAULT_ID, bomb, "auto", 1, 0, None), "decompression bomb"),
+                          ((DEFAULT_ID, sk, "auto", 1, 0, bomb), "decompression bomb"),
+                          ((DEFAULT_ID, handle_file(str(cut)), "auto", 1, 0, None), "file is truncated or corrupt"),
+                          ((DEFAULT_ID, sk, "auto", 1, 2**64, None), "seed must be an integer from 0 to"),
+                          ((DEFAULT_ID, sk, "auto", 10**6, 0, None), "number of samples must be an integer")]:
+        with pytest.raises(AppError, match=re.escape(message)):
+            client.predict(*args, api_name="/sample")
+    for mode, path in write_odd_modes(tmp_path).items():
+        out = client.predict(DEFAULT_ID, handle_file(path), "auto", 1, 0, None, api_name="/sample")
+        assert _pixels(out[1]["image"]).shape == (64, 64, 3), mode

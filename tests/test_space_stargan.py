@@ -256,3 +256,14 @@ def test_bundle_runs_where_hugging_face_runs_it(tmp_path, hub):
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert Path(result["lib"]).resolve().is_relative_to(out.resolve())
     assert result["models"][0] == DEFAULT_ID and result["size"] == [32, 32]
+
+
+def test_bombs_refused_and_every_colour_mode_accepted(served, tmp_path):
+    from tests.image_inputs import write_bomb, write_odd_modes
+
+    _, client = served
+    with pytest.raises(AppError, match="decompression bomb"):
+        client.predict(DEFAULT_ID, handle_file(write_bomb(tmp_path)), "black_fur", [], "none", api_name="/translate")
+    for mode, path in write_odd_modes(tmp_path).items():
+        out = client.predict(DEFAULT_ID, handle_file(path), "black_fur", [], "none", api_name="/translate")
+        assert _pixels(out).shape == (32, 32, 3), mode

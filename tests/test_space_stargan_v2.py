@@ -432,3 +432,14 @@ def test_bundle_runs_from_its_own_folder(served, hub, tmp_path):
     assert Path(result["lib"]).resolve().is_relative_to(out.resolve())
     assert result["models"] == [DEFAULT_ID, OTHER_ID]
     assert result["sizes"] == [[32, 32], [32, 32]]
+
+
+def test_bombs_refused_and_every_colour_mode_accepted(served, tmp_path):
+    from tests.image_inputs import write_bomb, write_odd_modes
+
+    _, client, _ = served
+    with pytest.raises(AppError, match="decompression bomb"):
+        client.predict(DEFAULT_ID, handle_file(write_bomb(tmp_path)), "dog", 0, 1, 1.0, api_name="/latent_guided")
+    for mode, path in write_odd_modes(tmp_path).items():
+        out = client.predict(DEFAULT_ID, handle_file(path), "dog", 0, 1, 1.0, api_name="/latent_guided")
+        assert _pixels(out[-1]["image"]).shape == (32, 32, 3), mode

@@ -218,7 +218,8 @@ def test_synthfaces_edit_ground_truth_and_metric():
     assert attributes_of(q)["golden_fur"] and attributes_of(q)["glasses"] != attributes_of(p)["glasses"]
     assert {k for k in p if p[k] != q[k]} <= {"fur", "fur_rgb", "muzzle_rgb", "ear_rgb", "inner_ear_rgb",
                                               "marking_rgb", "glasses"}
-    a, b = (np.asarray(render_params(x, 32).image, dtype=int) for x in (p, with_attributes(p, open_mouth=1 - p["open_mouth"])))
+    mouth = with_attributes(p, open_mouth=1 - p["open_mouth"])
+    a, b = (np.asarray(render_params(x, 32).image, dtype=int) for x in (p, mouth))
     changed = np.abs(a - b).sum(-1) > 0
     assert 0 < changed.mean() < 0.1  # the mouth, and nothing else
     with pytest.raises(ValueError, match="does not say which colour"):

@@ -272,3 +272,17 @@ def test_class_folder_as_the_second_dataset(tmp_path):
     c = cond.label_vector(torch.tensor([1, 0]), train[1])
     assert c.tolist() == [[0, 0, 0, 0, 0, 0, 1, 0, 1], [0, 0, 0, 0, 0, 1, 0, 0, 1]]
     assert cond.logits(torch.arange(7.0)[None]).tolist() == [[5.0, 6.0]]
+
+
+def test_card_verdict_follows_the_measured_edits():
+    from train.stargan import _verdict
+
+    attrs = ["black_fur", "glasses", "open_mouth"]
+    text = _verdict({"edit_black_fur": 0.6, "edit_glasses": -0.04, "edit_open_mouth": 0.15, "cls_acc_fake": 0.99,
+                     "rest_l1": 0.25, "identity_l1": 0.05}, attrs)
+    assert "visibly makes the black_fur" in text and "faintly the open_mouth" in text
+    assert "not the glasses" in text and "discriminator reads them" in text and "rest_l1" in text
+    assert "identity_l1" not in text
+    assert _verdict({}, attrs) == ""
+    good = _verdict({"edit_black_fur": 0.5, "edit_glasses": 0.4, "edit_open_mouth": 0.35, "rest_l1": 0.05}, attrs)
+    assert "not" not in good and "faintly" not in good

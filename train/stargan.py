@@ -48,10 +48,12 @@ SYNTHFACES_DOMAINS = "synthfaces-domains"
 # Held-out SynthFaces come from their own stream seed, so they never coincide with training faces.
 SYNTHFACES_VAL_SEED_OFFSET = 1_000_003
 SYNTHFACES_DATA2_SEED_OFFSET = 17  # the second (domains) dataset draws other faces than the first
-LOCKED_ARGS = ("data", "data2", "selected_attrs", "exclusive", "domains2", "n_train", "data_seed", "crop_size", "hflip",
-               "image_size", "g_conv_dim", "d_conv_dim", "g_repeat_num", "d_repeat_num", "lambda_cls", "lambda_rec",
-               "lambda_gp", "n_critic", "g_lr", "d_lr", "beta1", "beta2", "lr_decay", "lr_update_step", "ema_beta")
-LOSS_KEYS = ("D/loss_real", "D/loss_fake", "D/loss_cls", "D/loss_gp", "G/loss_fake", "G/loss_rec", "G/loss_cls")
+LOCKED_ARGS = ("data", "data2", "selected_attrs", "exclusive", "domains2", "n_train", "data_seed", "crop_size",
+               "hflip", "image_size", "g_conv_dim", "d_conv_dim", "g_repeat_num", "d_repeat_num", "lambda_cls",
+               "lambda_rec", "lambda_gp", "lambda_id", "n_critic", "g_lr", "d_lr", "beta1", "beta2", "lr_decay",
+               "lr_update_step", "ema_beta")
+LOSS_KEYS = ("D/loss_real", "D/loss_fake", "D/loss_cls", "D/loss_gp", "G/loss_fake", "G/loss_rec", "G/loss_cls",
+             "G/loss_id")
 __all__ = ["LOSS_KEYS", "FAMILY", "StarGANFamily", "LabelPool", "build_parser", "parse_args", "train", "publish_run",
            "main", "load_pools", "sample_batch", "train_step", "gradient_penalty", "classification_loss", "evaluate"]
 
@@ -298,9 +300,15 @@ def train_step(G: nn.Module, D: nn.Module, optims: Mapping[str, torch.optim.Opti
             x_reconst = G(x_fake, c_org)
             g_loss_rec = torch.mean(torch.abs(x_real - x_reconst))
             g_loss = g_loss_fake + args.lambda_rec * g_loss_rec + args.lambda_cls * g_loss_cls
+            lambda_id = getattr(args, "lambda_id", 0.0)
+            if lambda_id > 0:  # not in the paper: G(x, c_org) = x, an option for short runs (default 0)
+                g_loss_id = torch.mean(torch.abs(x_real - G(x_real, c_org)))
+                g_loss = g_loss + lambda_id * g_loss_id
         update(g_loss, "generator")
         losses.update({"G/loss_fake": g_loss_fake.item(), "G/loss_rec": g_loss_rec.item(),
                        "G/loss_cls": g_loss_cls.item()})
+        if lambda_id > 0:
+            losses["G/loss_id"] = g_loss_id.item()
     return losses
 
 
@@ -456,6 +464,9 @@ class StarGANFamily(loop.Family):
         o.add_argument("--lambda-cls", type=float, default=1.0, help="domain classification weight")
         o.add_argument("--lambda-rec", type=float, default=10.0, help="reconstruction weight")
         o.add_argument("--lambda-gp", type=float, default=10.0, help="gradient penalty weight")
+        o.add_argument("--lambda-id", type=float, default=0.0,
+                       help="identity weight, |G(x, c_org) - x| (not in the paper or the official code; 0 = off): "
+                            "helps a short run keep what an edit should not change")
         o.add_argument("--n-critic", type=int, default=5, help="discriminator updates per generator update")
         o.add_argument("--g-lr", type=float, default=1e-4)
         o.add_argument("--d-lr", type=float, default=1e-4)
@@ -614,7 +625,8 @@ class StarGANFamily(loop.Family):
         text = (f"D real {losses['D/loss_real']:.2f} fake {losses['D/loss_fake']:.2f} "
                 f"cls {losses['D/loss_cls']:.3f} gp {losses['D/loss_gp']:.3f}")
         if "G/loss_fake" in losses:
-            text += f" | G fake {losses['G/loss_fake']:.2f} rec {losses['G/loss_rec']:.3f} cls {losses['G/loss_cls']:.3f}"
+            text += (f" | G fake {losses['G/loss_fake']:.2f} rec {losses['G/loss_rec']:.3f} "
+                     f"cls {losses['G/loss_cls']:.3f}")
         return text + f" | lr {state['g_lr']:.2e}"
 
     def sample_grid(self, ema: nn.Module, data: Data, args: argparse.Namespace) -> tuple[Tensor, int]:
@@ -647,6 +659,7 @@ class StarGANFamily(loop.Family):
                          "re-render's change, 0: none); fur colours are re-rendered at the middle of their range, so a "
                          "right but different shade scores below 1. `rest_l1`: the mean change outside that region "
                          "(what should not have changed)")
+        verdict = _verdict(report.metrics, cfg["attributes"])
         dataset_names = [SYNTHFACES if synth else val[0].name] + (
             [SYNTHFACES_DOMAINS if args.data2 == SYNTHFACES_DOMAINS else val[1].name] if joint else [])
         return CardText(
@@ -657,7 +670,8 @@ class StarGANFamily(loop.Family):
                 + (f", or translates it to a class of {', '.join(cfg['attributes2'])}" if joint else "")
                 + f". Small configuration (G {cfg['conv_dim']} channels, {cfg['repeat_num']} residual blocks; "
                 f"D {cfg['d_conv_dim']} channels, {cfg['d_repeat_num']} levels), {meta['step']} iterations: a "
-                "demonstration of the training pipeline, not a replacement for the official CelebA weights."),
+                "demonstration of the training pipeline, not a replacement for the official CelebA weights."
+                + (f" {verdict}" if verdict else "")),
             intro=(f"Trained from scratch with `python -m {MODULE}` (hubmodels' implementation of the official "
                    f"yunjey/stargan solver) on {what} at {args.image_size}x{args.image_size}."),
             caption=(f"Single-attribute edits of {'held-out ' if report.data.held_out else ''}images after "
@@ -667,9 +681,12 @@ class StarGANFamily(loop.Family):
             datasets=dataset_names,
             details=[
                 f"objective: WGAN-GP (lambda_gp={args.lambda_gp}), domain classification of real and translated "
-                f"images (lambda_cls={args.lambda_cls}), L1 reconstruction (lambda_rec={args.lambda_rec}); one "
-                f"generator update per {args.n_critic} critic updates"
-                + ("; joint mode: every iteration trains on each dataset in turn with the mask vector" if joint else ""),
+                f"images (lambda_cls={args.lambda_cls}), L1 reconstruction (lambda_rec={args.lambda_rec})"
+                + (f", and an identity term |G(x, c_org) - x| (lambda_id={args.lambda_id}; not in the paper: it "
+                   "helps a short run keep what an edit should not change)" if getattr(args, "lambda_id", 0) else "")
+                + f"; one generator update per {args.n_critic} critic updates"
+                + ("; joint mode: every iteration trains on each dataset in turn with the mask vector"
+                   if joint else ""),
                 f"Adam g_lr {args.g_lr}, d_lr {args.d_lr}, betas ({args.beta1}, {args.beta2}); learning rates "
                 f"{_decay_text(args)}; PyTorch default initialisation (official build_model)"
                 + (f"; EMA {args.ema_beta} of the weights" if args.ema_beta else "; published weights are the "
@@ -680,14 +697,44 @@ class StarGANFamily(loop.Family):
                 "image size": cfg["image_size"],
                 "optimizer": f"Adam g {args.g_lr} / d {args.d_lr}, betas ({args.beta1}, {args.beta2})",
                 "lr decay": _decay_text(args),
-                "lambdas": f"cls {args.lambda_cls}, rec {args.lambda_rec}, gp {args.lambda_gp}; n_critic "
-                           f"{args.n_critic}",
+                "lambdas": f"cls {args.lambda_cls}, rec {args.lambda_rec}, gp {args.lambda_gp}"
+                           + (f", id {args.lambda_id}" if getattr(args, "lambda_id", 0) else "")
+                           + f"; n_critic {args.n_critic}",
             },
         )
 
     def options_summary(self, args: Mapping[str, Any]) -> str:
         return (f"g_lr {args['g_lr']}, lr decay {args['lr_decay']} from step {args['decay_from']}, "
                 f"n_critic {args['n_critic']}")
+
+
+def _verdict(metrics: Mapping[str, float], attributes: Sequence[str]) -> str:
+    """What the model does well and what it does not, from its held-out edit figures (SynthFaces runs)."""
+    edits = {a: metrics[f"edit_{a}"] for a in attributes if f"edit_{a}" in metrics}
+    if not edits:
+        return ""
+    good = [a for a, v in edits.items() if v >= 0.3]
+    weak = [a for a, v in edits.items() if 0.1 <= v < 0.3]
+    failed = [a for a, v in edits.items() if v < 0.1]
+    parts = []
+    if good:
+        parts.append(f"It visibly makes the {', '.join(good)} edits")
+    if weak:
+        parts.append(f"{'only ' if good else 'It makes '}faintly the {', '.join(weak)} ones")
+    if failed:
+        fooled = metrics.get("cls_acc_fake", 0.0) > 0.9
+        parts.append(f"{'but not' if parts else 'It does not make'} the {', '.join(failed)} ones"
+                     + (" (its own discriminator reads them as made all the same: changes a person does not see)"
+                        if fooled else ""))
+    text = "; ".join(parts) + " (held-out `edit_*` figures below)."
+    rest = metrics.get("rest_l1")
+    if rest is not None and rest > 0.1:
+        text += (f" Much else changes with an edit (`rest_l1` {rest:.2f} on the [-1, 1] range): the background "
+                 "and the colours drift, as in SynthFaces a face's background is drawn to contrast with its fur.")
+    ident = metrics.get("identity_l1")
+    if ident is not None and ident > 0.1:
+        text += f" Faces come out blurred and noisy (`identity_l1` {ident:.2f}): a longer or larger run would help."
+    return text
 
 
 def _decay_text(args: argparse.Namespace) -> str:

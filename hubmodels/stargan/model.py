@@ -139,8 +139,10 @@ class StarGAN(
             raise ValueError(f"label names must be unique across the datasets (a target names its dataset): {every}")
         if exclusive_groups is not None:
             if not isinstance(exclusive_groups, (list, tuple)) or not all(
-                    isinstance(g, (list, tuple)) and g and all(isinstance(n, str) for n in g) for g in exclusive_groups):
-                raise ValueError(f"exclusive_groups must be a list of lists of attribute names, got {exclusive_groups!r}")
+                    isinstance(g, (list, tuple)) and g and all(isinstance(n, str) for n in g)
+                    for g in exclusive_groups):
+                raise ValueError(f"exclusive_groups must be a list of lists of attribute names, "
+                                 f"got {exclusive_groups!r}")
             for group in exclusive_groups:
                 unknown = [n for n in group if n not in attributes]
                 if unknown:
