@@ -7,8 +7,8 @@ it over every registered family, so a new family learns from the test what is st
 
 A family room ``hubmodels/<name>/`` provides a ``spec.py`` with ``SPEC = FamilySpec(...)``:
 
-* ``converter_families``: the manifest / converter names it handles (``stylegan`` and ``stylegan2`` are two
-  names of one room, and stay distinct: ``convert`` is told which one was asked for);
+* ``converter_families``: the manifest / converter names it handles (two versions of an
+  architecture may be two names of one room, and stay distinct: ``convert`` is told which one was asked for);
 * ``model_classes``: its :class:`~hubmodels.hub.HubModel` subclasses (their ``family`` is one of the names);
 * ``space``: its Gradio Space folder ``spaces/<space>/``;
 * ``preprocessing``: the official test-time input policy (:class:`~hubmodels.images.Preprocess`);

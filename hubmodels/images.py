@@ -474,13 +474,9 @@ class Preprocess:
 # papers). A registered family declares its own in its spec (``FamilySpec.preprocessing``,
 # registered here under the family's name when the spec loads); the entries below are those
 # of families whose rooms have not landed yet, and move into their specs when they do.
-#  stylegan       NVlabs/stylegan2-ada-pytorch projector.py: largest centred
-#                 square (floor offsets), PIL LANCZOS to the resolution; the
-#                 generator's range is [-1, 1] (also rosinality's).
 #  semantic_stylegan  seasonSH/SemanticStyleGAN visualize/invert.py: PIL
 #                 resize((s, s), LANCZOS) -> ToTensor -> Normalize(0.5, 0.5).
 POLICIES: dict[str, Preprocess] = {
-    "stylegan": Preprocess(size=1024, resize="center_crop_resize", crop_size=None, interpolation="lanczos"),
     "semantic_stylegan": Preprocess(size=512, resize="resize", interpolation="lanczos"),
 }
 

@@ -21,6 +21,7 @@ FAMILY_SPECS: tuple[str, ...] = (
     "hubmodels.stargan_v2.spec",
     "hubmodels.stargan.spec",
     "hubmodels.bicyclegan.spec",
+    "hubmodels.stylegan.spec",
 )
 
 ARCHITECTURES: dict[str, type] = {}

@@ -358,7 +358,9 @@ def _prune_outputs(folder: Path) -> None:
     import time
 
     limit = time.time() - _OUTPUT_TTL_S
-    for old in folder.glob("*.png"):
+    for old in folder.iterdir():
+        if old.name.startswith("."):
+            continue  # a file being written
         try:
             if old.stat().st_mtime < limit:
                 old.unlink()
@@ -366,18 +368,25 @@ def _prune_outputs(folder: Path) -> None:
             pass  # another request pruned it first
 
 
-def served_image(image: Image.Image) -> str:
-    """``image`` written to a PNG file of its own (unique name, written then renamed); returns its path."""
+def served_file(write: Callable[[Path], Any], suffix: str) -> str:
+    """A file of its own for Gradio to serve: ``write(path)`` fills a staging path ending in ``suffix``, which is
+    then renamed to a unique name (so no user is ever served another's half-written file); returns its path.
+    Outputs older than a quarter of an hour are pruned."""
     import uuid
 
     folder = _output_dir()
     _prune_outputs(folder)
     name = uuid.uuid4().hex
-    staging = folder / f".{name}.tmp"
-    image.save(staging, format="PNG")
-    final = folder / f"{name}.png"
+    staging = folder / f".{name}.tmp{suffix}"
+    write(staging)
+    final = folder / f"{name}{suffix}"
     os.replace(staging, final)
     return str(final)
+
+
+def served_image(image: Image.Image) -> str:
+    """``image`` written to a PNG file of its own (see :func:`served_file`); returns its path."""
+    return served_file(lambda path: image.save(path, format="PNG"), ".png")
 
 
 def served_gallery(items: Iterable[tuple[Image.Image, str]]) -> list[tuple[str, str]]:

@@ -195,8 +195,9 @@ def test_init_from_starts_from_the_parent_and_records_its_lineage(tmp_path, loca
     assert mc["init_from"]["sessions"] == mp["sessions"]
     # Adam went on from the parent's state: its step count is the parent's plus the child's
     assert float(tc["optim.generator.state.0.step"]) == float(tp["optim.generator.state.0.step"]) + 3
-    # the child's steps and schedule start afresh
+    # the child's steps and schedule start afresh, with its own hyperparameters (not the parent's lr 0.01)
     assert mc["step"] == 3 and mc["weight"] == mp["weight"] == pytest.approx(0.5)
+    assert json.dumps(mc["optimizers"]).count('"lr": 0.05') >= 1 and '"lr": 0.01' not in json.dumps(mc["optimizers"])
     with pytest.raises(SystemExit, match="size: 12 there, 6 here"):
         run(tmp_path / "other", "--size", "6", "--init-from", str(parent))
 

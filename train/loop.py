@@ -308,8 +308,14 @@ def warm_start(run: str | os.PathLike, config: Mapping[str, Any], modules: Mappi
     if diffs:
         raise CheckpointError(f"--init-from {run}: the run's networks differ from this run's ({'; '.join(diffs)}); "
                               "pass the same model and data options")
-    # the optimiser keeps its moments, so the first fine-tuning steps are as large as the parent's last ones
+    # The optimiser keeps its moments, so the first fine-tuning steps are as large as the parent's last ones; its
+    # hyperparameters are this run's (the parent's state dict carries its own, e.g. a learning rate decayed to 0).
+    fresh = {name: [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
+             for name, opt in optims.items()}
     restore_state(tensors, meta, modules, optims, rng=False)
+    for name, opt in optims.items():
+        for group, hyper in zip(opt.param_groups, fresh[name]):
+            group.update(hyper)
     return {"run": str(run), "step": int(meta["step"]), "wall_time": float(meta["wall_time"]),
             "sessions": meta["sessions"], "args": meta["args"], "init_from": meta.get("init_from")}
 
