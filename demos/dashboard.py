@@ -76,6 +76,27 @@ def card_info(model_id: str) -> dict[str, Any]:
     return info
 
 
+def model_metrics(model_id: str, model: HubModel) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The model's ``metrics.json`` (what ``python -m hubmodels.evaluate --write`` and training write) and the
+    record of its last evaluation in ``card.json`` (inputs, extractor); the loaded card's metrics when the
+    model has no local folder."""
+    metrics, evaluation = dict(model.card.metrics), {}
+    try:
+        _, folder, _ = resolve(model_id)
+    except (ModelNotFoundError, ValueError):
+        folder = None
+    if folder is not None:
+        try:
+            metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            pass
+        try:
+            evaluation = json.loads((folder / "card.json").read_text(encoding="utf-8")).get("evaluation") or {}
+        except (OSError, ValueError, AttributeError):
+            evaluation = {}
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}, evaluation
+
+
 @st.cache_resource(show_spinner=False, max_entries=16)
 def cached_model(model_id: str, stamp: float | None) -> HubModel:
     """One loaded model per id and weights file version (``stamp``: a republished folder reloads)."""
@@ -121,7 +142,7 @@ def run_model(model_id: str, task: str, image: Image.Image | None, seeds: list[i
         row["params_m"] = sum(p.numel() for p in model.parameters()) / 1e6
         row["path"] = model.inference_path
         row["family"] = spec.title
-        row["metrics"] = dict(model.card.metrics)
+        row["metrics"], row["evaluation"] = model_metrics(model_id, model)
     except (ValueError, OSError, ModelNotFoundError) as err:
         row["error"] = f"{type(err).__name__}: {err}"
     return row
@@ -267,12 +288,29 @@ def show(rows: list[dict[str, Any]], image: Image.Image | None) -> None:
     st.subheader("Time and metrics")
     st.dataframe(table, hide_index=True)
     st.bar_chart({r["model"]: r["ms"] for r in ok}, x_label="model", y_label="ms per call (warm)")
+    metrics_table(ok)
     shared = sorted(set.intersection(*(set(r["metrics"]) for r in ok))) if len(ok) > 1 else []
     if shared:
         metric = st.selectbox("Compare a card metric", shared, key="metric")
         st.bar_chart({r["model"]: r["metrics"][metric] for r in ok}, y_label=metric)
     st.download_button("Download the comparison (PNG)", png_bytes(comparison_grid(ok, image)),
                        file_name="hubmodels-comparison.png", mime="image/png", key="download")
+
+
+def metrics_table(rows: list[dict[str, Any]]) -> None:
+    """Every selected model's metrics.json, one row per metric and one column per model (blank: not measured),
+    with how each model's evaluation was run: numbers from other extractors or sizes do not compare."""
+    names = sorted(set().union(*(r["metrics"] for r in rows)))
+    if not names:
+        return
+    st.subheader("Metrics (metrics.json)")
+    st.dataframe([{"metric": m, **{r["model"]: r["metrics"].get(m) for r in rows}} for m in names], hide_index=True)
+    for r in rows:
+        ev = r.get("evaluation") or {}
+        if ev:
+            st.caption(f"{r['model']}: `python -m hubmodels.evaluate` on {ev.get('n')} held-out {ev.get('dataset')} "
+                       f"inputs (seed {ev.get('seed')}), features {ev.get('extractor_label', ev.get('extractor'))}, "
+                       f"diversity {ev.get('distance_label', ev.get('distance'))}, {ev.get('date', '')}")
 
 
 def parity_view() -> None:

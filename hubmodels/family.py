@@ -21,7 +21,11 @@ A family room ``hubmodels/<name>/`` provides a ``spec.py`` with ``SPEC = FamilyS
 * ``training``: its training module (``python -m <training>``);
 * ``translate(model, image, seeds)`` for image-conditioned families and/or ``generate(model, seeds, psi)``
   for generators: ``(caption, PIL image)`` pairs, what the dashboard shows for one model in its
-  "Translate an image" and "Generate" modes (shared seeds across models: one seed, one sample).
+  "Translate an image" and "Generate" modes (shared seeds across models: one seed, one sample);
+* ``evaluate(model, judge, n, seed)`` (optional): the family's metrics on ``n`` held-out inputs, as
+  ``{name: hubmodels.metrics.suite.Score(value, description)}``; ``judge`` brings the SynthFaces evaluator,
+  the FD/KID feature extractor and the diversity distance (:mod:`hubmodels.metrics.suite`), so every family's
+  numbers are computed the same way. ``python -m hubmodels.evaluate`` runs it.
 """
 from __future__ import annotations
 
@@ -79,6 +83,8 @@ class FamilySpec:
     training: str
     translate: Callable[["HubModel", "Image.Image", Sequence[int]], list[tuple[str, "Image.Image"]]] | None = None
     generate: Callable[["HubModel", Sequence[int], float], list[tuple[str, "Image.Image"]]] | None = None
+    # (model, judge, n, seed) -> {metric name: Score(value, description)}; see hubmodels.metrics.suite
+    evaluate: Callable[["HubModel", Any, int, int], Mapping[str, Any]] | None = None
     paper: str = ""
     official_code: str = ""
     notes: Mapping[str, str] = field(default_factory=dict)
@@ -151,9 +157,11 @@ def check_spec(spec: Any) -> list[str]:
         problems.append(f"{who}: test_config (a tiny model's constructor arguments) is empty")
     if spec.translate is None and spec.generate is None:
         problems.append(f"{who}: neither translate nor generate is given: the dashboard cannot show this family")
-    for name in ("translate", "generate"):
+    for name in ("translate", "generate", "evaluate"):
         if getattr(spec, name) is not None and not callable(getattr(spec, name)):
             problems.append(f"{who}: {name} is not callable")
+    if callable(spec.evaluate) and len(inspect.signature(spec.evaluate).parameters) < 4:
+        problems.append(f"{who}: evaluate must take (model, judge, n, seed)")
     try:
         training = importlib.import_module(spec.training)
     except ImportError as err:

@@ -24,6 +24,10 @@ FAMILY_SPECS: tuple[str, ...] = (
     "hubmodels.stylegan.spec",
 )
 
+# HubModels that are not families (no spec, no Space): their classes register their architecture when their
+# module is imported, so hubmodels.load can dispatch to them from a cold start.
+NON_FAMILY_MODULES: tuple[str, ...] = ("hubmodels.metrics.evaluator",)
+
 ARCHITECTURES: dict[str, type] = {}
 _SPECS: dict[str, "FamilySpec"] | None = None
 _ERRORS: dict[str, str] = {}
@@ -88,6 +92,9 @@ def space_spec(space: str) -> "FamilySpec":
 def architecture_class(architecture: str) -> type:
     if architecture not in ARCHITECTURES:
         families()  # importing the specs registers their classes
+    if architecture not in ARCHITECTURES:
+        for module in NON_FAMILY_MODULES:
+            importlib.import_module(module)
     if architecture not in ARCHITECTURES:
         known = ", ".join(sorted(ARCHITECTURES)) or "none"
         raise UnknownFamilyError(f"unknown architecture {architecture!r}; known architectures: {known}")

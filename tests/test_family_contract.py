@@ -23,6 +23,7 @@ GENERIC = [
     # registry.py is where the families are registered: naming them there is its job
     *sorted(p for p in (ROOT / "hubmodels").glob("*.py") if p.name != "registry.py"),
     *sorted((ROOT / "hubmodels" / "nn").glob("*.py")),
+    *sorted((ROOT / "hubmodels" / "metrics").glob("*.py")),
     ROOT / "spaces" / "common.py",
     ROOT / "spaces" / "bundle.py",
     *sorted((ROOT / "demos").glob("*.py")),

@@ -9,7 +9,7 @@ from PIL import Image
 
 from ..family import FamilySpec, OfficialConfig
 from ..images import image_grid, register_policy, to_pil
-from . import bench, parity
+from . import bench, evaluation, parity
 from .configs import NAMED_CONFIGS, OFFICIAL_WEIGHTS, POLICIES, PREPROCESS
 from .model import BicycleGAN
 
@@ -78,6 +78,7 @@ SPEC = FamilySpec(
                      img_size=64),
     training="train.bicyclegan",
     translate=translate,
+    evaluate=evaluation.evaluate,
     paper="https://arxiv.org/abs/1711.11586",
     official_code="https://github.com/junyanz/BicycleGAN",
 )

@@ -9,7 +9,7 @@ from PIL import Image
 
 from ..family import FamilySpec, OfficialConfig
 from ..images import register_policy
-from . import bench, parity
+from . import bench, evaluation, parity
 from .configs import NAMED_CONFIGS, OFFICIAL_WEIGHTS, PREPROCESS, PREPROCESS_RAFD
 from .convert import is_discriminator, load_official
 from .model import StarGAN
@@ -80,6 +80,7 @@ SPEC = FamilySpec(
                      crop_size=None),
     training="train.stargan",
     translate=translate,
+    evaluate=evaluation.evaluate,
     paper="https://arxiv.org/abs/1711.09020",
     official_code="https://github.com/yunjey/stargan",
     notes={"inference": "instance norms use each image's own statistics, as the official test (never G.eval())"},

@@ -9,7 +9,7 @@ from PIL import Image
 
 from ..family import FamilySpec, OfficialConfig
 from ..images import image_grid, register_policy, to_pil
-from . import bench, parity
+from . import bench, evaluation, parity
 from .configs import NAMED_CONFIGS, OFFICIAL_WEIGHTS, PREPROCESS
 from .model import StarGANv2
 
@@ -72,6 +72,7 @@ SPEC = FamilySpec(
                      max_conv_dim=32, domains=["cat", "dog", "fox"]),
     training="train.stargan_v2",
     translate=translate,
+    evaluate=evaluation.evaluate,
     paper="https://arxiv.org/abs/1912.01865",
     official_code="https://github.com/clovaai/stargan-v2",
 )

@@ -10,7 +10,7 @@ from PIL import Image
 
 from ..family import FamilySpec, OfficialConfig
 from ..images import image_grid, register_policy
-from . import bench, parity
+from . import bench, evaluation, parity
 from .inference import PROJECTION_POLICY
 from .model_v1 import NAMED_CONFIGS_V1, OFFICIAL_WEIGHTS_V1, StyleGAN
 from .model_v2 import NAMED_CONFIGS_V2, OFFICIAL_WEIGHTS_V2, StyleGAN2
@@ -86,6 +86,7 @@ SPEC = FamilySpec(
                      num_fp16_res=0, conv_clamp=None),
     training="train.stylegan",
     generate=generate,
+    evaluate=evaluation.evaluate,
     paper="https://arxiv.org/abs/1912.04958",
     official_code="https://github.com/NVlabs/stylegan2-ada-pytorch",
     notes={"stylegan": "StyleGAN (v1): https://arxiv.org/abs/1812.04948, https://github.com/NVlabs/stylegan",

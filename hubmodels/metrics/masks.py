@@ -1,4 +1,4 @@
-"""Image metrics shared by families, training scripts and the dashboard.
+"""Layout metrics: how well an image follows a segmentation mask, and mask agreement (mIoU).
 
 ``mask_r2`` scores how well an image's layout follows a segmentation: the share of the image's
 pixel variance that the mask's regions explain. SynthFaces renders flat-shaded cartoons, so a
@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["mask_r2", "pose_alignment_gap"]
+__all__ = ["mask_r2", "pose_alignment_gap", "confusion_matrix", "mean_iou"]
 
 
 def mask_r2(images: Tensor, masks: Tensor, num_classes: int | None = None) -> Tensor:
@@ -55,3 +55,36 @@ def pose_alignment_gap(images: Tensor, own_masks: Tensor, other_masks: Tensor,
     own = mask_r2(images, own_masks, num_classes)
     other = mask_r2(images, other_masks, num_classes)
     return {"matched": float(own.mean()), "shuffled": float(other.mean()), "gap": float((own - other).mean())}
+
+
+def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int) -> Tensor:
+    """(K, K) int64 counts, rows the true class and columns the predicted one, over every pixel.
+
+    ``pred`` and ``target``: integer class ids of one shape (any number of dimensions).
+    """
+    if pred.shape != target.shape:
+        raise ValueError(f"pred and target must have one shape, got {tuple(pred.shape)} and {tuple(target.shape)}")
+    if pred.dtype.is_floating_point or target.dtype.is_floating_point:
+        raise ValueError("pred and target must hold integer class ids (take argmax of logits first)")
+    p, t = pred.reshape(-1).long(), target.reshape(-1).long()
+    if p.numel() and (int(torch.minimum(p.min(), t.min())) < 0 or int(torch.maximum(p.max(), t.max())) >= num_classes):
+        raise ValueError(f"class ids must be in [0, {num_classes - 1}]")
+    return torch.bincount(t * num_classes + p, minlength=num_classes * num_classes).view(num_classes, num_classes)
+
+
+def mean_iou(pred: Tensor, target: Tensor, num_classes: int) -> dict[str, float | list[float | None]]:
+    """Mask agreement: per-class IoU ``|P ∩ T| / |P ∪ T|`` over all pixels of the batch, and their mean.
+
+    Classes absent from both ``pred`` and ``target`` have no IoU (``None``) and are left out of the
+    mean, the usual convention (ADE20K / Cityscapes scripts), so a face without glasses does not score
+    a free 1 for "glasses". Returns ``{"miou": float, "iou": [per class or None], "pixel_accuracy": float}``;
+    ``miou`` is NaN when no class occurs at all (an empty batch).
+    """
+    cm = confusion_matrix(pred, target, num_classes).double()
+    inter = cm.diag()
+    union = cm.sum(0) + cm.sum(1) - inter
+    iou = [float(i / u) if u > 0 else None for i, u in zip(inter.tolist(), union.tolist())]
+    present = [v for v in iou if v is not None]
+    total = cm.sum()
+    return {"miou": sum(present) / len(present) if present else float("nan"), "iou": iou,
+            "pixel_accuracy": float(inter.sum() / total) if total > 0 else float("nan")}
