@@ -116,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if not port_free(args.host, args.port):
         parser.error(f"port {args.port} on {args.host} is in use: stop what holds it, or pass --port")
+    # From here on SIGTERM means "stop everything cleanly", even while the services are still starting (a
+    # supervisor may stop us as soon as it reads the "running" line, or before).
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     logs = ROOT / "outputs" / "launch"
     logs.mkdir(parents=True, exist_ok=True)
     services: list[tuple[str, str]] = []
@@ -148,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     failed = 0
     for name, url, health, proc in started:
         start = time.monotonic()
-        if proc is None:
+        if stop.is_set():
+            problem = "stopped before it was ready"
+        elif proc is None:
             problem = f"port {url.rsplit(':', 1)[1].strip('/')} is in use by another program"
         else:
             problem = wait_ready(health, proc, args.start_timeout)
@@ -164,8 +170,6 @@ def main(argv: list[str] | None = None) -> int:
           flush=True)
     procs = [proc for _, _, _, proc in started if proc is not None]
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         deadline = time.monotonic() + args.exit_after if args.exit_after else None
         while not stop.is_set():

@@ -470,15 +470,10 @@ class Preprocess:
         return dataclasses.replace(self, size=size, load_size=load)
 
 
-# Official test-time pipelines (the official code is the reference, not the
-# papers). A registered family declares its own in its spec (``FamilySpec.preprocessing``,
-# registered here under the family's name when the spec loads); the entries below are those
-# of families whose rooms have not landed yet, and move into their specs when they do.
-#  semantic_stylegan  seasonSH/SemanticStyleGAN visualize/invert.py: PIL
-#                 resize((s, s), LANCZOS) -> ToTensor -> Normalize(0.5, 0.5).
-POLICIES: dict[str, Preprocess] = {
-    "semantic_stylegan": Preprocess(size=512, resize="resize", interpolation="lanczos"),
-}
+# Official test-time pipelines (the official code is the reference, not the papers), by name. Each
+# registered family declares its own in its spec (``FamilySpec.preprocessing``) and registers it here
+# under its names when the spec loads.
+POLICIES: dict[str, Preprocess] = {}
 
 
 def _normalise_name(name: str) -> str:

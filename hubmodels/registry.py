@@ -22,6 +22,7 @@ FAMILY_SPECS: tuple[str, ...] = (
     "hubmodels.stargan.spec",
     "hubmodels.bicyclegan.spec",
     "hubmodels.stylegan.spec",
+    "hubmodels.semantic_stylegan.spec",
 )
 
 # HubModels that are not families (no spec, no Space): their classes register their architecture when their

@@ -39,7 +39,8 @@ def _publish_tiny(spec, name: str, datasets=("synthfaces",)) -> Path:
 
 def test_the_landed_families_can_be_evaluated():
     # evaluate is optional in the contract; the families landed with the evaluation layer all give it
-    landed = {"stargan_v2", "stargan", "bicyclegan", "stylegan"} & {s.name for s in registry.families()}
+    landed = {"stargan_v2", "stargan", "bicyclegan", "stylegan", "semantic_stylegan"} & {
+        s.name for s in registry.families()}
     assert landed <= {s.name for s in SPECS}
 
 
@@ -124,3 +125,17 @@ def test_dashboard_shows_each_models_metrics_json(hub):
     written = json.loads((hub / "tiny-dash" / "metrics.json").read_text())
     assert rows == pytest.approx(written)
     assert any("hubmodels.evaluate" in c.value and "on 4 held-out" in c.value for c in at.caption)
+
+
+def test_mask_generators_get_mask_agreement(hub):
+    """A generator of SynthFaces classes is judged on how its own masks agree with the evaluator's reading of its
+    images (mIoU), beside the ceiling of that judge on true masks."""
+    spec = registry.family_spec("semantic_stylegan")
+    torch.manual_seed(0)
+    config = {**spec.test_config, "class_names": ["background", "head", "glasses"]}
+    model = spec.model_classes[0](**config).eval()
+    model.card.datasets = ["synthfaces"]
+    model.publish("hubmodels/tiny-sem-synthfaces")
+    assert main(["hubmodels/tiny-sem-synthfaces", "--n", "4", "--write", "--no-progress", "--threads", "1"]) == 0
+    metrics = json.loads((hub / "tiny-sem-synthfaces" / "metrics.json").read_text())
+    assert 0.0 <= metrics["mask_miou"] <= 1.0 and 0.0 <= metrics["mask_miou_real"] <= 1.0
