@@ -174,7 +174,7 @@ def test_space_translates_in_a_browser(hub, browser):
         page.get_by_role("button", name="Translate").first.click()
         page.wait_for_function(
             "() => document.querySelectorAll('.gallery-item img, [data-testid=\"gallery\"] img, "
-            "button.thumbnail-item img').length >= 4", timeout=120_000)
+            "button.thumbnail-item img').length >= 4", timeout=300_000)  # the first request measures paths
         page.wait_for_timeout(1000)
         page.screenshot(path=str(SHOTS / "space-stargan-v2-latent.png"), full_page=True)
         images = _rendered(page, ".gallery-item img, button.thumbnail-item img")
