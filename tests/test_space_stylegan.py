@@ -144,7 +144,7 @@ def test_model_info_both_architectures(served):
     info = client.predict("", api_name="/model_info")
     assert info["model"] == DEFAULT_ID and info["architecture"] == "StyleGAN2" and info["resolution"] == RES
     assert info["conditional"] is False and info["classes"] == [] and info["num_ws"] == 6
-    assert info["layer_groups"] == {"coarse": [0, 1, 2, 3], "middle": [4, 5], "fine": []}
+    assert info["layer_groups"] == {"coarse": [0, 1], "middle": [2, 3], "fine": [4, 5]}  # 16 px: thirds
     cond = client.predict(COND_ID, api_name="/model_info")
     assert cond["conditional"] and cond["classes"] == ["class 0", "class 1", "class 2"]
     v1 = client.predict(V1_ID, api_name="/model_info")
@@ -308,7 +308,6 @@ def test_bad_inputs_give_messages_and_app_keeps_serving(served, bad_files):
         ((DEFAULT_ID, "", "1", "coarse", 0.7, None, False), "row seeds: enter at least one seed"),
         ((DEFAULT_ID, "0", "-3", "coarse", 0.7, None, False), "column seeds must be integers from 0"),
         ((DEFAULT_ID, "0", "1", "hair", 0.7, None, False), "unknown layer group 'hair'"),
-        ((DEFAULT_ID, "0", "1", "fine", 0.7, None, False), "has no fine layers"),
         ((DEFAULT_ID, "0", "1", "coarse", "-inf", None, False), "truncation psi must be a finite number"),
         ((DEFAULT_ID, "0", "1", "coarse", 0.7, None, "yes"), "use projection must be true or false"),
         ((DEFAULT_ID, "0", "1", "coarse", 0.7, None, True), "no projected image yet"),

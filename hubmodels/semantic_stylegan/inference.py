@@ -273,6 +273,25 @@ class SemanticStyleGANInference:
         base = self.latents([latent], truncation_psi=truncation_psi)[0]
         return self._samples(self.synthesize(torch.stack([base, edited]), noise_mode=noise_mode))
 
+    def edit_variations(self, latent: Any, regions: str | Sequence[str], sources: Sequence[Any], *,
+                        part: str = "both", truncation_psi: float = 0.7,
+                        noise_mode: str = "const") -> list[SemanticSample]:
+        """[original, edit from sources[0], edit from sources[1], ...]: the images ``edit(latent, regions, s)``
+        gives for each source (the same images with the default fixed noise), rendered as one batch with the
+        original once, not once per source; the local generators of the regions left alone then run once for
+        the whole batch (their codes are the same). ``noise_mode="random"`` draws image k's noise from seed k."""
+        if not isinstance(latent, Tensor):
+            check_seed(latent, "latent")
+        sources = list(sources)
+        if not 1 <= len(sources) < MAX_IMAGES:
+            raise ValueError(f"sources must list 1 to {MAX_IMAGES - 1} seeds or latents, got {len(sources)}")
+        for s in sources:
+            if not isinstance(s, Tensor):
+                check_seed(s, "source")
+        edited = [self.edit_latent(latent, regions, s, part=part, truncation_psi=truncation_psi) for s in sources]
+        base = self.latents([latent], truncation_psi=truncation_psi)[0]
+        return self._samples(self.synthesize(torch.stack([base, *edited]), noise_mode=noise_mode))
+
     def interpolate_region(self, latent: Any, regions: str | Sequence[str], target: Any, steps: int = 8, *,
                            part: str = "both", truncation_psi: float = 0.7,
                            noise_mode: str = "const") -> list[SemanticSample]:

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from ..hub import HubModel
+from .fast import INFERENCE_SWAPS
 from .inference import SemanticStyleGANInference
 from .networks import NOISE_MODES, DualBranchDiscriminator, SemanticGenerator, _channels
 
@@ -106,6 +107,18 @@ class SemanticStyleGAN(
     CelebAMask-HQ classes and the official colour map). ``with_discriminator`` adds the dual-branch
     discriminator of training checkpoints. Weights license: CC BY-NC-SA 4.0 (the official release).
     """
+
+    inference_swaps = INFERENCE_SWAPS  # exact rewrites for the "rewrites" path and up (see .fast)
+
+    def to(self, *args: Any, **kwargs: Any) -> "SemanticStyleGAN":
+        """``nn.Module.to``, except that ``memory_format=torch.channels_last`` (what the channels-last inference
+        paths apply) reaches the 4-D tensors only: the local generators keep the official 5-D modulated-conv
+        weights ``[1, out, in, k, k]``, which ``nn.Module.to`` would try, and fail, to make channels-last."""
+        memory_format = kwargs.pop("memory_format", None)
+        out = super().to(*args, **kwargs) if args or kwargs else self
+        if memory_format is not None:
+            out._apply(lambda t: t.contiguous(memory_format=memory_format) if t.dim() == 4 else t)
+        return out
 
     def __init__(
         self,

@@ -18,7 +18,8 @@ classes implement: ``z_dim, w_dim, c_dim, num_ws, img_resolution``, ``mapping_ne
   ``[w_dim]`` or a W+ code ``[num_ws, w_dim]`` (used as given: what :meth:`project` returns). Style mixing and
   interpolation take latents, so a projected photo mixes and morphs like a seed.
 * Layer groups (:meth:`layer_groups`), as the paper's Figure 3: ``coarse`` the layers at 4-8 px (pose, face
-  shape), ``middle`` 16-32 px (features, hair style), ``fine`` 64 px and above (colour scheme, micro detail).
+  shape), ``middle`` 16-32 px (features, hair style), ``fine`` 64 px and above (colour scheme, micro detail);
+  models under 64 px split their own resolutions in three the same way.
 """
 from __future__ import annotations
 
@@ -134,12 +135,19 @@ class StyleGANInference:
         return torch.stack(out) if out else torch.zeros(0, self.num_ws, self.w_dim, device=self.device)
 
     def layer_groups(self) -> dict[str, list[int]]:
-        """Layer indices of each group: layer ``i`` styles resolution ``4 * 2 ** ((i + 1) // 2)``... as both
-        generators lay them out (two per resolution, the first alone at 4 px in StyleGAN2 with its ToRGB).
-
-        Computed from the resolution each layer index drives, so it holds for any size."""
+        """Layer indices of each group. From 64 px up, the paper's bands: ``coarse`` the layers at 4-8 px,
+        ``middle`` 16-32 px, ``fine`` 64 px and above. A smaller model has no 64 px layer, so its resolutions
+        are split in three instead (the lowest, the highest, the rest: at 32 px coarse 4, middle 8-16, fine 32),
+        and every group keeps its meaning (layout, features, colour) on any size."""
         res = self._layer_resolutions()
-        return {g: [i for i, r in enumerate(res) if lo <= r <= hi] for g, (lo, hi) in GROUP_RESOLUTIONS.items()}
+        if self.img_resolution >= 64:
+            bands = GROUP_RESOLUTIONS
+        else:
+            levels = sorted(set(res))
+            third = max(1, round(len(levels) / 3))
+            low, high = levels[third - 1], levels[len(levels) - third] if len(levels) > 1 else 1 << 20
+            bands = {"coarse": (4, low), "middle": (low + 1, high - 1), "fine": (high, 1 << 20)}
+        return {g: [i for i, r in enumerate(res) if lo <= r <= hi] for g, (lo, hi) in bands.items()}
 
     def _layer_resolutions(self) -> list[int]:
         # Both architectures give two ws per resolution from 4 px up: v1 uses ws[2k], ws[2k+1] at 4 * 2**k;

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from ..hub import HubModel
+from .fast import INFERENCE_SWAPS
 from .inference import StyleGANInference
 from .networks_v2 import NOISE_MODES, Discriminator, MappingNetwork, SynthesisNetwork
 
@@ -126,6 +127,8 @@ class StyleGAN2(
     Weights license: NVIDIA Source Code License-NC for the NVlabs networks (non-commercial), MIT for the
     rosinality-trained ones; see the model card of each converted model.
     """
+
+    inference_swaps = INFERENCE_SWAPS  # exact rewrites for the "rewrites" path and up (see .fast)
 
     def __init__(
         self,

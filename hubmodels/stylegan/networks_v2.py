@@ -27,6 +27,7 @@ __all__ = [
 
 NOISE_MODES = ("random", "const", "none")
 LRELU_SLOPE = 0.2
+CHANNELS_LAST_MIN_PIXELS = 32 * 32  # CPU: 2x-up convolutions from maps this large run channels-last (see below)
 SQRT2 = math.sqrt(2.0)
 # Half-precision blocks (num_fp16_res) are an accelerator feature: ada runs them in fp16 on GPU only through its
 # CUDA kernels; on other devices we keep fp32, which is also what ada's documented force_fp32 path computes.
@@ -59,10 +60,16 @@ def upfirdn2d(x: Tensor, f: Tensor, *, up: int = 1, down: int = 1, padding: Sequ
         x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
         x = x.reshape(n, c, h * up, w * up)
     x0, x1, y0, y1 = padding
-    x = F.pad(x, [max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)])
-    x = x[:, :, max(-y0, 0): x.shape[2] - max(-y1, 0), max(-x0, 0): x.shape[3] - max(-x1, 0)]
     kernel = (f * gain).to(x.dtype).flip([0, 1])  # conv2d correlates; flipping makes it a convolution
-    x = F.conv2d(x, kernel[None, None].repeat(c, 1, 1, 1), groups=c)
+    kernel = kernel[None, None].expand(c, 1, *kernel.shape)
+    if x0 == x1 and y0 == y1 and x0 >= 0 and y0 >= 0:
+        # symmetric zero padding (every FIR after a transposed conv): let the convolution pad, saving a padded
+        # copy of the map; the same zeros enter the same sums
+        x = F.conv2d(x, kernel, padding=(y0, x0), groups=c)
+    else:
+        x = F.pad(x, [max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)])
+        x = x[:, :, max(-y0, 0): x.shape[2] - max(-y1, 0), max(-x0, 0): x.shape[3] - max(-x1, 0)]
+        x = F.conv2d(x, kernel, groups=c)
     return x[:, :, ::down, ::down] if down > 1 else x
 
 
@@ -73,22 +80,36 @@ def upsample2d(x: Tensor, f: Tensor, up: int = 2) -> Tensor:
     return upfirdn2d(x, f, up=up, padding=(p0, p1, p0, p1), gain=up * up)
 
 
+def _may_overwrite(x: Tensor) -> bool:
+    """Whether an op may write its result into ``x`` (a tensor the caller created and no one else holds):
+    not when autograd needs it. Large CPU buffers are fresh memory-mapped pages each time, so the in-place
+    forms skip a page-fault pass per op, with the same values."""
+    return not (torch.is_grad_enabled() and x.requires_grad)
+
+
 def bias_act(x: Tensor, b: Tensor | None, *, act: str = "linear", gain: float | None = None,
-             clamp: float | None = None) -> Tensor:
+             clamp: float | None = None, inplace: bool = False) -> Tensor:
     """Bias, activation, gain, clamp, in ada's order. The lrelu default gain sqrt(2) keeps unit variance;
-    the clamp is applied last, so ``conv_clamp`` bounds the scaled activation."""
+    the clamp is applied last, so ``conv_clamp`` bounds the scaled activation. ``inplace``: ``x`` is the
+    caller's own fresh result (a convolution's output), so it may be overwritten when autograd does not
+    need it; intermediate results are always overwritten then."""
+    own = inplace and _may_overwrite(x)
     if b is not None:
-        x = x + b.to(x.dtype).reshape([-1 if i == 1 else 1 for i in range(x.ndim)])
+        b = b.to(x.dtype).reshape([-1 if i == 1 else 1 for i in range(x.ndim)])
+        x = x.add_(b) if own else x + b
+        own = _may_overwrite(x)
     if act == "lrelu":
-        x = F.leaky_relu(x, LRELU_SLOPE)
+        x = F.leaky_relu_(x, LRELU_SLOPE) if own else F.leaky_relu(x, LRELU_SLOPE)
+        own = _may_overwrite(x)
         gain = SQRT2 if gain is None else gain
     elif act != "linear":
         raise ValueError(f"unknown activation {act!r}: 'lrelu' or 'linear'")
     gain = 1.0 if gain is None else gain
     if gain != 1:
-        x = x * gain
+        x = x.mul_(gain) if own else x * gain
+        own = _may_overwrite(x)
     if clamp is not None and clamp >= 0:
-        x = x.clamp(-clamp, clamp)
+        x = x.clamp_(-clamp, clamp) if own else x.clamp(-clamp, clamp)
     return x
 
 
@@ -98,11 +119,12 @@ def normalize_2nd_moment(x: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
 
 
 def conv2d_resample(x: Tensor, w: Tensor, f: Tensor | None = None, *, up: int = 1, down: int = 1,
-                    padding: int = 0, groups: int = 1) -> Tensor:
+                    padding: int = 0, groups: int = 1, w_transposed: Tensor | None = None) -> Tensor:
     """Convolution (cross-correlation, as ``F.conv2d``) with FIR up- or down-sampling, padding done once.
 
     Up-sampling is a stride-2 transposed convolution followed by the FIR filter (the cheap order, and the
-    one both official codebases use); down-sampling filters first, then strides.
+    one both official codebases use); down-sampling filters first, then strides. ``w_transposed``: ``w`` already
+    laid out as ``[in, out, k, k]`` (a cached copy, groups == 1), which the transposed convolution needs.
     """
     out_ch, in_per_group, kh, kw = w.shape
     fw = f.shape[-1] if f is not None else 1
@@ -124,7 +146,9 @@ def conv2d_resample(x: Tensor, w: Tensor, f: Tensor | None = None, *, up: int = 
             x = F.conv2d(x, w, groups=groups)
             return upfirdn2d(x, f, up=up, padding=(p0, p1, p0, p1), gain=up * up)
         # conv_transpose2d wants [in, out/groups, k, k] per group
-        if groups == 1:
+        if w_transposed is not None and groups == 1:
+            wt = w_transposed
+        elif groups == 1:
             wt = w.transpose(0, 1)
         else:
             wt = w.reshape(groups, out_ch // groups, in_per_group, kh, kw).transpose(1, 2)
@@ -132,6 +156,12 @@ def conv2d_resample(x: Tensor, w: Tensor, f: Tensor | None = None, *, up: int = 
         p0 -= kw - 1
         p1 -= kw - up
         pt = max(min(-p0, -p1), 0)
+        if x.device.type == "cpu" and groups == 1 and x.shape[2] * x.shape[3] >= CHANNELS_LAST_MIN_PIXELS:
+            # oneDNN's strided transposed convolution and its depthwise FIR run up to 2.5x faster on
+            # channels-last maps than on NCHW ones (the same sums, its blocked kernels) once the map is large
+            # (below 32x32 NCHW is as fast or faster); the layout then carries on through the following layers
+            # (values are layout-independent; the networks hand back contiguous outputs)
+            x = x.contiguous(memory_format=torch.channels_last)
         x = F.conv_transpose2d(x, wt, stride=up, padding=pt, groups=groups)
         q0, q1 = p0 + pt, p1 + pt
         return upfirdn2d(x, f, padding=(q0, q1, q0, q1), gain=up * up)
@@ -140,9 +170,39 @@ def conv2d_resample(x: Tensor, w: Tensor, f: Tensor | None = None, *, up: int = 
     raise ValueError(f"conv2d_resample: up={up} with down={down} is not used by StyleGAN2")
 
 
+def _pointwise_conv(x: Tensor, w: Tensor) -> Tensor:
+    """A 1x1 convolution with per-sample weights ``w`` [N or 1, out, in] as one (batched) matrix product (the
+    same sums over input channels) in the layout ``x`` has: PyTorch sends 1x1 convolutions to a slow path that
+    copies channels-last inputs to NCHW first."""
+    n, c, h, wd = x.shape
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        y = torch.matmul(x.permute(0, 2, 3, 1).reshape(n, h * wd, c), w.transpose(1, 2))  # [N, HW, out]
+        return y.reshape(n, h, wd, -1).permute(0, 3, 1, 2)  # a channels-last view
+    return torch.matmul(w, x.reshape(n, c, h * wd)).reshape(n, -1, h, wd)
+
+
+def _modulate_activations(x: Tensor, weight: Tensor, up: int) -> bool:
+    """Whether scaling the activations (styles on the input, demodulation on the output, one batched conv with the
+    shared weight) touches fewer numbers than building N modulated weight tensors for a grouped conv.
+
+    Both are the same linear map (conv(x * s) * d = conv_{w * s * d}(x)); at low resolution the 512-channel
+    weights dwarf the feature maps, at high resolution the reverse, so each layer takes the cheaper form. The
+    FLOPs of the convolution itself are the same either way. Only at inference (``fused``), as ada's choice
+    between its two forms is too.
+    """
+    n, in_ch, h, w = x.shape
+    if n > 1 and x.device.type == "cpu":
+        return True  # oneDNN runs one batched convolution far faster than N groups of one (1.7x at 256 px)
+    out_ch = weight.shape[0]
+    activations = in_ch * h * w + out_ch * h * w * up * up
+    weights = 2 * out_ch * weight[0].numel()  # modulate, then demodulate, one copy per sample
+    return activations < weights
+
+
 def modulated_conv2d(x: Tensor, weight: Tensor, styles: Tensor, *, noise: Tensor | None = None, up: int = 1,
                      padding: int = 0, resample_filter: Tensor | None = None, demodulate: bool = True,
-                     fused: bool = True) -> Tensor:
+                     fused: bool = True, weight_sq: Tensor | None = None,
+                     weight_t: Tensor | None = None) -> Tensor:
     """StyleGAN2's weight (de)modulation: scale input channels by ``styles``, normalise each output filter.
 
     ``fused`` folds the per-sample weights into one grouped convolution (ada's inference default); the
@@ -153,6 +213,9 @@ def modulated_conv2d(x: Tensor, weight: Tensor, styles: Tensor, *, noise: Tensor
     ``rsqrt(sum + 1e-8)`` lands (relative effect < 1e-8 * in*k*k / sum(w^2), below float32 resolution for any
     trained or initialised filter), which is why one implementation serves both formats. Without
     demodulation (ToRGB) both apply the gain to the styles, identically.
+
+    ``weight_sq`` (``weight.square().sum([2, 3])``) and ``weight_t`` (``weight`` as ``[in, out, k, k]``,
+    contiguous) are per-layer constants an inference rewrite may cache (:mod:`.fast`); the values are the same.
     """
     n = x.shape[0]
     out_ch, in_ch, kh, kw = weight.shape
@@ -161,27 +224,47 @@ def modulated_conv2d(x: Tensor, weight: Tensor, styles: Tensor, *, noise: Tensor
         # squared sums overflow.
         weight = weight * (1 / math.sqrt(in_ch * kh * kw) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
         styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
-    w = dcoefs = None
-    if demodulate or fused:
-        w = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)
+    dcoefs = None
     if demodulate:
-        dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
+        # sum_{i,k} (w[o,i,k] s[i])^2 = sum_i s[i]^2 sum_k w[o,i,k]^2: one [N, in] x [in, out] product instead of
+        # squaring and summing N modulated copies of the weight (the same sum, regrouped)
+        dtype = torch.promote_types(weight.dtype, styles.dtype)  # what the elementwise product would give
+        if weight_sq is None or x.dtype == torch.float16:  # (fp16 rescales the weight above)
+            weight_sq = weight.to(dtype).square().sum(dim=[2, 3])
+        dcoefs = (styles.to(dtype).square() @ weight_sq.to(dtype).t() + 1e-8).rsqrt()
+    if fused and _modulate_activations(x, weight, up):
+        fused = False  # the same function, cheaper here: see _modulate_activations
     if not fused:
         x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
-        x = conv2d_resample(x, weight.to(x.dtype), resample_filter, up=up, padding=padding)
+        wt = weight_t if weight_t is not None and weight_t.dtype == x.dtype and x.dtype != torch.float16 else None
+        if kh == kw == 1 and up == 1 and padding == 0:
+            x = _pointwise_conv(x, weight.to(x.dtype).reshape(1, out_ch, in_ch))
+        else:
+            x = conv2d_resample(x, weight.to(x.dtype), resample_filter, up=up, padding=padding, w_transposed=wt)
+        own = _may_overwrite(x)  # the convolution's output
         if demodulate:
-            x = x * dcoefs.to(x.dtype).reshape(n, -1, 1, 1)
+            d = dcoefs.to(x.dtype).reshape(n, -1, 1, 1)
+            x = x.mul_(d) if own else x * d
+            own = _may_overwrite(x)
         if noise is not None:
-            x = x + noise.to(x.dtype)
+            x = x.add_(noise.to(x.dtype)) if own else x + noise.to(x.dtype)
         return x
+    w = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)
     if demodulate:
         w = w * dcoefs.reshape(n, -1, 1, 1, 1)
-    x = x.reshape(1, -1, *x.shape[2:])
-    x = conv2d_resample(x, w.reshape(-1, in_ch, kh, kw).to(x.dtype), resample_filter, up=up, padding=padding,
-                        groups=n)
-    x = x.reshape(n, -1, *x.shape[2:])
+    w = w.reshape(-1, in_ch, kh, kw).to(x.dtype)
+    if kh == kw == 1 and up == 1 and padding == 0:
+        x = _pointwise_conv(x, w.reshape(n, out_ch, in_ch))
+    elif n == 1:
+        # no reshape: viewing a channels-last [1, C, H, W] map as itself rewrites its batch stride, and oneDNN
+        # then no longer sees channels-last and hands back NCHW
+        x = conv2d_resample(x, w, resample_filter, up=up, padding=padding)
+    else:
+        x = x.reshape(1, -1, *x.shape[2:])
+        x = conv2d_resample(x, w, resample_filter, up=up, padding=padding, groups=n)
+        x = x.reshape(n, -1, *x.shape[2:])
     if noise is not None:
-        x = x + noise.to(x.dtype)
+        x = x.add_(noise.to(x.dtype)) if _may_overwrite(x) else x + noise.to(x.dtype)  # x: the conv's output
     return x
 
 
@@ -211,7 +294,7 @@ class FullyConnectedLayer(nn.Module):
                 b = b * self.bias_gain
         if self.activation == "linear" and b is not None:
             return torch.addmm(b.unsqueeze(0), x, w.t())
-        return bias_act(x.matmul(w.t()), b, act=self.activation)
+        return bias_act(x.matmul(w.t()), b, act=self.activation, inplace=True)
 
 
 class Conv2dLayer(nn.Module):
@@ -235,7 +318,7 @@ class Conv2dLayer(nn.Module):
         w = (self.weight * self.weight_gain).to(x.dtype)
         x = conv2d_resample(x, w, self.resample_filter, down=self.down, padding=self.padding)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return bias_act(x, self.bias, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
+        return bias_act(x, self.bias, act=self.activation, gain=self.act_gain * gain, clamp=clamp, inplace=True)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -313,6 +396,11 @@ class SynthesisLayer(nn.Module):
             self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros(out_channels))
 
+    def weight_constants(self) -> dict[str, Tensor]:
+        """Per-layer constants ``modulated_conv2d`` may take precomputed (``weight_sq``, ``weight_t``): none
+        here; the inference rewrite (:mod:`.fast`) caches them."""
+        return {}
+
     def forward(self, x: Tensor, w: Tensor, *, noise_mode: str = "const", noise: Tensor | None = None,
                 generator: torch.Generator | None = None, fused: bool = True, gain: float = 1.0) -> Tensor:
         # styles and the modulated weights stay in the parameters' dtype (fp32 in ada's fp16 blocks); only the
@@ -329,9 +417,10 @@ class SynthesisLayer(nn.Module):
             elif noise_mode == "const":
                 added = self.noise_const * self.noise_strength
         x = modulated_conv2d(x, self.weight, styles, noise=added, up=self.up,
-                             padding=self.padding, resample_filter=self.resample_filter, fused=fused)
+                             padding=self.padding, resample_filter=self.resample_filter, fused=fused,
+                             **self.weight_constants())
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return bias_act(x, self.bias, act="lrelu", gain=SQRT2 * gain, clamp=clamp)
+        return bias_act(x, self.bias, act="lrelu", gain=SQRT2 * gain, clamp=clamp, inplace=True)
 
 
 class ToRGBLayer(nn.Module):
@@ -348,7 +437,7 @@ class ToRGBLayer(nn.Module):
     def forward(self, x: Tensor, w: Tensor, *, fused: bool = True) -> Tensor:
         styles = self.affine(w) * self.weight_gain
         x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused=fused)
-        return bias_act(x, self.bias, clamp=self.conv_clamp)
+        return bias_act(x, self.bias, clamp=self.conv_clamp, inplace=True)
 
 
 class SynthesisBlock(nn.Module):
@@ -442,7 +531,7 @@ class SynthesisNetwork(nn.Module):
             x, img = block(x, img, ws.narrow(1, w_idx, block.num_conv + 1), dtype=dtype, noise_mode=noise_mode,
                            noise=noise_iter, generator=generator)
             w_idx += block.num_conv
-        return img
+        return img.contiguous()  # NCHW whatever layout the layers ran in
 
 
 # ---------------------------------------------------------------------------------------------------------

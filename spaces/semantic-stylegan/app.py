@@ -234,15 +234,9 @@ def _run_generate(model_id: str, seeds: list[int], psi: float, noise_mode: str):
 
 @common.gpu
 def _run_edit(model_id: str, base: int, regions: list[str], part: str, sources: list[int], psi: float):
-    """[original] + one edited sample per source seed (each from the library's ``edit``: [original, edited])."""
-    model = common.load_model(model_id)
-    out = []
-    for source in sources:
-        original, edited = model.edit(base, regions, source, part=part, truncation_psi=psi)
-        if not out:
-            out.append(original)
-        out.append(edited)
-    return out
+    """[original] + one edited sample per source seed, as one batch (the library's ``edit_variations``: the
+    images ``edit`` gives, with the original and the untouched regions computed once)."""
+    return common.load_model(model_id).edit_variations(base, regions, sources, part=part, truncation_psi=psi)
 
 
 @common.gpu

@@ -179,10 +179,9 @@ def _class_label(info: dict, value) -> int | None:
 def _layer_group(model, value) -> str:
     group = common.check_choice("layer group", value, LAYER_GROUPS, owner="style mixing")
     groups = model.layer_groups()
-    if not any(groups[g] for g in group.split("+")):
-        sizes = {"coarse": "4-8 px", "middle": "16-32 px", "fine": "64 px and up"}
+    if not any(groups[g] for g in group.split("+")):  # e.g. "middle" of an 8 px model
         raise common.user_error(f"this model ({model.img_resolution} px) has no {group} layers "
-                                f"({', '.join(sizes[g] for g in group.split('+'))}); choose another layer group")
+                                f"(its groups: {', '.join(g for g in groups if groups[g])}); choose another layer group")
     return group
 
 
