@@ -48,7 +48,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hubmodels.metrics import mask_r2
 from train import loop
+from train import stylegan as _stylegan_train
 from train.common import step_generator
 from train.loop import STREAM_EVAL, CardText, Data, Networks, RunReport, StepContext
 
@@ -70,7 +72,7 @@ LOCKED_ARGS = ("data", "domains", "classes", "n_train", "n_val", "data_seed", "m
                "path_batch_shrink", "d_reg_every", "g_reg_every", "mixing", "lr", "ema_decay")
 LOSS_KEYS = ("G/loss", "G/mask", "D/loss_fake", "D/loss_real", "D/r1_img", "D/r1_seg", "G/path", "path_length",
              "scores/real", "scores/fake")
-THUMB = 8  # side of the colour thumbnails the Fréchet figure compares
+THUMB = _stylegan_train.THUMB  # side of the colour thumbnails the Fréchet figure compares
 __all__ = ["LOSS_KEYS", "FAMILY", "SemanticStyleGANFamily", "MaskPool", "TrainGenerator", "build_parser",
            "parse_args", "train", "publish_run", "main", "load_pools", "sample_batch", "real_mask_input",
            "train_step", "seed_grid", "evaluate", "frechet_distance", "model_config", "lazy_ratio"]
@@ -388,43 +390,13 @@ def seed_grid(model: nn.Module, seeds: Sequence[int], psi: float) -> tuple[Tenso
     return torch.cat(rows), len(seeds)
 
 
-def _thumbs(x: Tensor) -> Tensor:
-    return F.adaptive_avg_pool2d(x.float().clamp(-1, 1), THUMB).flatten(1).double()
-
-
-def frechet_distance(a: Tensor, b: Tensor) -> float:
-    """Fréchet distance of Gaussians fitted to two feature sets (N, d): |mu_a - mu_b|^2 + tr(Sa + Sb - 2 (Sa Sb)^1/2),
-    the trace of the root being the sum of root eigenvalues of the symmetric Sa^1/2 Sb Sa^1/2."""
-    sa, sb = torch.cov(a.T), torch.cov(b.T)
-    vals, vecs = torch.linalg.eigh(sa)
-    root_a = vecs @ torch.diag(vals.clamp(min=0).sqrt()) @ vecs.T
-    cross = torch.linalg.eigvalsh(root_a @ sb @ root_a).clamp(min=0).sqrt().sum()
-    return float((a.mean(0) - b.mean(0)).square().sum() + sa.trace() + sb.trace() - 2 * cross)
-
-
-def _pair_l1(x: Tensor) -> float:
-    # mean |x_i - x_{i+1}|: how different consecutive (independent) images are
-    return float((x[1:] - x[:-1]).abs().mean()) if x.shape[0] > 1 else 0.0
+# The thumbnail Fréchet distance and the consecutive-pair L1 are train.stylegan's (the same figures on both
+# cards); mask_r2 is hubmodels.metrics'.
+_thumbs, frechet_distance, _pair_l1 = _stylegan_train._thumbs, _stylegan_train.frechet_distance, _stylegan_train._pair_l1
 
 
 def _mask_r2(images: Tensor, masks: Tensor, num_classes: int) -> Tensor:
-    """Per image, the share of its pixel variance the mask's regions explain (1 - within-region / total sum of
-    squares). ``hubmodels.metrics.mask_r2`` when that package imports (it is being rewritten), else this copy
-    of its definition."""
-    try:
-        from hubmodels.metrics import mask_r2
-
-        return mask_r2(images, masks, num_classes)
-    except ImportError:
-        pass
-    x = images.detach().double().flatten(2)
-    onehot = F.one_hot(masks.long().flatten(1), num_classes).double()
-    sums, counts = torch.bmm(x, onehot), onehot.sum(1)
-    squares = x.square().sum((1, 2))
-    total = squares - x.sum(2).square().sum(1) / x.shape[2]
-    within = squares - (sums.square() / counts.clamp_min(1).unsqueeze(1)).sum((1, 2))
-    r2 = 1 - within / total.clamp_min(1e-12)
-    return torch.where(total > 1e-12, r2, torch.ones_like(r2)).clamp(0, 1).float()
+    return mask_r2(images, masks, num_classes)
 
 
 def _class_areas(masks: Tensor, num_classes: int) -> Tensor:
