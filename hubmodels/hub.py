@@ -126,6 +126,44 @@ def parse_device(device: str | torch.device | None) -> torch.device:
 # safetensors, strictly
 
 
+class ShapeOnly(torch.overrides.TorchFunctionMode):
+    """Build a model on the meta device for its names and shapes alone: ``with torch.device("meta"), ShapeOnly():``.
+
+    On meta tensors PyTorch runs many ops through Python meta kernels, and the first of them imports
+    ``torch._dynamo`` and sympy: seconds of a cold ``from_pretrained`` for a template that only names shapes.
+    Here random factories become ``torch.empty`` and in-place initialisers or arithmetic with a Python number
+    return a tensor of the same shape without computing. Constants a constructor derives from other tensors
+    (FIR filters) are built on the CPU by the families themselves. The template's state dict has the same names
+    and shapes as a real build (tested for every family); no value of it is ever used.
+    """
+
+    _RANDOM = frozenset({torch.randn, torch.rand})
+    _LIKE = frozenset({torch.randn_like, torch.rand_like})
+    _IN_PLACE = frozenset({torch.Tensor.normal_, torch.Tensor.uniform_, torch.Tensor.fill_, torch.Tensor.zero_,
+                           torch.Tensor.div_, torch.Tensor.mul_, torch.Tensor.add_, torch.Tensor.sub_})
+    _WITH_NUMBER = frozenset({torch.Tensor.__truediv__, torch.Tensor.__mul__, torch.Tensor.__rmul__,
+                              torch.Tensor.__add__, torch.Tensor.__radd__, torch.Tensor.__sub__,
+                              torch.Tensor.__rsub__, torch.Tensor.div, torch.Tensor.mul, torch.Tensor.add,
+                              torch.Tensor.sub, torch.div, torch.mul, torch.add, torch.sub})
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in self._RANDOM and not kwargs.get("out"):
+            shape = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list, torch.Size)) else args
+            if kwargs.get("device") in (None, "meta") or str(kwargs.get("device")) == "meta":
+                return torch.empty(*shape, dtype=kwargs.get("dtype"), device="meta")
+        if func in self._LIKE and args[0].is_meta:  # (empty_like itself is a Python meta kernel)
+            return torch.empty(args[0].shape, dtype=kwargs.get("dtype") or args[0].dtype, device="meta")
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        if tensors and all(t.is_meta for t in tensors) and len(tensors) == 1 and args[0] is tensors[0]:
+            numbers = all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args[1:])
+            if func in self._IN_PLACE and numbers:
+                return args[0]
+            if func in self._WITH_NUMBER and numbers and len(args) == 2 and set(kwargs) <= {"alpha"}:
+                return torch.empty(args[0].shape, dtype=args[0].dtype, device="meta")
+        return func(*args, **kwargs)
+
+
 def safetensors_header(file: Path) -> dict[str, tuple[int, ...]]:
     """Tensor names and shapes of a safetensors file, from its header alone (nothing is allocated)."""
     from safetensors import SafetensorError, safe_open
@@ -626,7 +664,7 @@ class HubModel(
             raise HubModelError(f"{source} is missing or unreadable: not a hubmodels model")
         kwargs = cls.validate_config(config, source)
         try:
-            with torch.device("meta"):  # shapes only: the file is checked before any weight is allocated
+            with torch.device("meta"), ShapeOnly():  # the file is checked before any weight is allocated
                 template = cls(**kwargs)
         except (TypeError, ValueError) as err:
             raise HubModelError(f"{source} has invalid values for {cls.__name__}: {err}") from err

@@ -5,9 +5,11 @@ pictures.
 Every input (file, bytes, PIL image, array, tensor) is first brought to an
 8-bit RGB ``PIL.Image`` by :func:`load_image`, because the official pipelines
 all start from ``Image.open(path).convert('RGB')`` of 8-bit files; the
-geometric steps of :func:`preprocess` then run through torchvision's own
-functional transforms on that PIL image, so the numbers are the ones the
-official ``transforms.Compose`` produces.
+geometric steps of :func:`preprocess` then run on that PIL image with the
+same Pillow / ``torch.nn.functional`` calls torchvision's functional
+transforms make, so the numbers are bit for bit the ones the official
+``transforms.Compose`` produces (``tests/test_images_exact.py`` holds us to
+that) without importing torchvision (about 2 s: it pulls in ``torch._dynamo``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import dataclasses
 import io
 import math
 import os
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +27,6 @@ from typing import Any, Literal, Sequence, Union
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms import functional as TF
 
 __all__ = [
     "MAX_SIDE",
@@ -372,18 +373,235 @@ def load_image(
 
 
 # --------------------------------------------------------------------------
+# torchvision-exact image operations
+# --------------------------------------------------------------------------
+# The official pipelines are written with torchvision.transforms. Importing
+# torchvision costs about 2 s (it pulls in torch._dynamo), which every first
+# image request would pay, so the few operations we need are re-implemented
+# here with the very calls torchvision ends up making (Pillow's resize/crop/
+# convert, torch.nn.functional.interpolate, the same dtype steps), which is
+# what makes the results bit-identical, not merely close. The names below
+# mirror torchvision.transforms.functional so the correspondence is easy to
+# audit; tests/test_images_exact.py compares every one with torchvision.
+#
+# Images are either PIL images or tensors shaped (..., C, H, W).
+
+# Our interpolation names -> Pillow's resampling filters (the integer codes
+# torchvision's InterpolationMode maps to for PIL inputs).
+_PIL_FILTERS = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+# ... and -> torch.nn.functional.interpolate modes. There is no tensor
+# lanczos; "nearest" is torch's legacy (floor) nearest, as in torchvision.
+_TENSOR_MODES = {"nearest": "nearest", "bilinear": "bilinear", "bicubic": "bicubic"}
+# Tensor dtypes that are resized in float32 and rounded back (others that are
+# not float32/float64, e.g. float16, are cast back without rounding).
+_ROUNDED_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def _dimensions(img: Image.Image | torch.Tensor) -> tuple[int, int, int]:
+    """(channels, height, width) of a PIL image or a (..., C, H, W) / (H, W) tensor."""
+    if isinstance(img, torch.Tensor):
+        if img.ndim < 2:
+            raise TypeError(f"an image tensor needs at least 2 dimensions (H, W), got shape {tuple(img.shape)}")
+        return (1 if img.ndim == 2 else int(img.shape[-3])), int(img.shape[-2]), int(img.shape[-1])
+    if isinstance(img, Image.Image):
+        return len(img.getbands()), img.height, img.width
+    raise TypeError(f"expected a PIL image or a tensor, got {type(img).__name__}")
+
+
+def _resized_hw(height: int, width: int, size: int | Sequence[int]) -> tuple[int, int]:
+    """Output (H, W) of ``Resize(size)``.
+
+    An int (or a one-element sequence) sets the shorter side; the longer one is
+    ``int(size * long / short)``, i.e. truncated after a float division, not
+    rounded. A square image counts as "width is the shorter side". Two values
+    are (H, W) as they are.
+    """
+    if isinstance(size, (int, np.integer)):
+        size = [int(size)]
+    size = list(size)
+    if len(size) == 2:
+        return int(size[0]), int(size[1])
+    if len(size) != 1:
+        raise ValueError(f"size must be an int or 1 or 2 ints, got {size!r}")
+    short, long = (width, height) if width <= height else (height, width)
+    new_short, new_long = int(size[0]), int(int(size[0]) * long / short)
+    return (new_long, new_short) if width <= height else (new_short, new_long)
+
+
+def _pil_resize(img: Image.Image, hw: tuple[int, int], interpolation: str) -> Image.Image:
+    # Pillow takes (width, height). Its bilinear/bicubic/lanczos filters are
+    # always antialiased (their support widens with the downscale factor);
+    # there is no way to turn that off, so PIL inputs have no antialias switch.
+    return img.resize((hw[1], hw[0]), _PIL_FILTERS[interpolation])
+
+
+def _tensor_resize(x: torch.Tensor, hw: tuple[int, int], interpolation: str, antialias: bool) -> torch.Tensor:
+    if interpolation not in _TENSOR_MODES:
+        raise ValueError(f"{interpolation!r} resizing exists only for PIL images; tensors take {tuple(_TENSOR_MODES)}")
+    mode = _TENSOR_MODES[interpolation]
+    # interpolate() rejects antialias for nearest; torchvision silently drops it there.
+    antialias = bool(antialias) and mode in ("bilinear", "bicubic")
+    # align_corners=False is interpolate's default behaviour for (bi)linear/cubic,
+    # passed explicitly only to avoid its warning; nearest takes None.
+    align_corners = False if mode in ("bilinear", "bicubic") else None
+    batched = x.ndim >= 4
+    y = x if batched else x.unsqueeze(0)  # interpolate wants (N, C, H, W)
+    in_dtype = y.dtype
+    if in_dtype not in (torch.float32, torch.float64):
+        y = y.to(torch.float32)  # interpolate works in float: other dtypes go through float32 and back
+    y = torch.nn.functional.interpolate(y, size=[hw[0], hw[1]], mode=mode, align_corners=align_corners,
+                                        antialias=antialias)
+    if mode == "bicubic" and in_dtype == torch.uint8:
+        y = y.clamp(min=0, max=255)  # bicubic overshoots; integer pixels must not wrap
+    if not batched:
+        y = y.squeeze(0)
+    if y.dtype != in_dtype:
+        if in_dtype in _ROUNDED_DTYPES:
+            y = torch.round(y)  # integer images: round half to even, not truncate
+        y = y.to(in_dtype)
+    return y
+
+
+def _resize_image(
+    img: Image.Image | torch.Tensor,
+    size: int | Sequence[int],
+    interpolation: str = "bilinear",
+    antialias: bool = True,
+) -> Image.Image | torch.Tensor:
+    """``TF.resize``: ``size`` is an int (shorter side, aspect kept) or (H, W).
+
+    An image already at the target size is returned as it is (the same object),
+    with no resampling pass, as torchvision does.
+    ``antialias`` matters only for tensors (bilinear/bicubic); PIL always
+    antialiases.
+    """
+    _, h, w = _dimensions(img)
+    hw = _resized_hw(h, w, size)
+    if hw == (h, w):
+        return img
+    if isinstance(img, torch.Tensor):
+        return _tensor_resize(img, hw, interpolation, antialias)
+    return _pil_resize(img, hw, interpolation)
+
+
+def _crop(img: Image.Image | torch.Tensor, top: int, left: int, height: int, width: int):
+    """The ``height`` x ``width`` window at (top, left); parts outside the image are zero.
+
+    Pillow's ``crop`` already fills outside areas with zero bytes (black, alpha 0,
+    palette index 0), exactly what torchvision's pad-with-0-then-crop gives.
+    Tensors are sliced (a view) when the window fits, else copied into zeros.
+    Windows are expected to overlap the image (all our callers' do).
+    """
+    if isinstance(img, Image.Image):
+        return img.crop((left, top, left + width, top + height))
+    _, h, w = _dimensions(img)
+    bottom, right = top + height, left + width
+    if top >= 0 and left >= 0 and bottom <= h and right <= w:
+        return img[..., top:bottom, left:right]
+    out = img.new_zeros((*img.shape[:-2], height, width))
+    src_t, src_l = max(top, 0), max(left, 0)
+    src_b, src_r = min(bottom, h), min(right, w)
+    if src_b > src_t and src_r > src_l:
+        out[..., src_t - top:src_b - top, src_l - left:src_r - left] = img[..., src_t:src_b, src_l:src_r]
+    return out
+
+
+def _center_offset(image_side: int, crop_side: int) -> int:
+    """Where ``CenterCrop`` starts along one axis, in the image's coordinates.
+
+    A crop larger than the image is zero-padded with the odd pixel going to the
+    far side (before: ``(crop - image) // 2``), so it starts that far before 0.
+    Otherwise the start is ``int(round((image - crop) / 2))`` with Python's
+    round, which rounds halves to even: a margin of 1 starts at 0, 3 at 2, 5 at 2.
+    """
+    if crop_side > image_side:
+        return -((crop_side - image_side) // 2)
+    return int(round((image_side - crop_side) / 2.0))
+
+
+def _center_crop(img: Image.Image | torch.Tensor, size: int | Sequence[int]):
+    """``TF.center_crop``: the centred (H, W) window (an int means square), zero-padded if larger."""
+    if isinstance(size, (int, np.integer)):
+        size = [int(size)]
+    size = list(size)
+    crop_h, crop_w = (size[0], size[0]) if len(size) == 1 else (size[0], size[1])
+    _, h, w = _dimensions(img)
+    return _crop(img, _center_offset(h, crop_h), _center_offset(w, crop_w), crop_h, crop_w)
+
+
+def _to_grayscale(img: Image.Image) -> Image.Image:
+    """``TF.rgb_to_grayscale(pil, 1)``: Pillow's own ITU-R 601-2 luma (L = R*299/1000 + ...)."""
+    if not isinstance(img, Image.Image):
+        raise TypeError(f"grayscale conversion here takes a PIL image, got {type(img).__name__}")
+    return img.convert("L")
+
+
+# Pillow modes that are not 8 bits per channel, and the numpy type their pixels
+# are read as (the others are read as uint8). 16-bit gray is read as *signed*
+# int16, as torchvision does (values above 32767 wrap around); these wide modes
+# are returned as integer/float tensors without scaling.
+_WIDE_MODES = {"I": np.int32, "I;16" if sys.byteorder == "little" else "I;16B": np.int16, "F": np.float32}
+
+
+def _to_tensor(pic: Image.Image | np.ndarray) -> torch.Tensor:
+    """``TF.to_tensor``: (C, H, W), 8-bit data divided by 255 into the default float dtype.
+
+    Other data keeps its type: 32-bit (I), 16-bit (I;16) and float (F) PIL images
+    and non-uint8 arrays come back unscaled. Mode "1" becomes 0/255 first. The
+    division is a true ``/ 255`` (not ``* (1 / 255)``, which differs in the last bit).
+    """
+    if isinstance(pic, np.ndarray):
+        if pic.ndim not in (2, 3):
+            raise ValueError(f"an image array must have 2 or 3 dimensions, got {pic.ndim}")
+        hwc = pic[:, :, None] if pic.ndim == 2 else pic
+        t = torch.from_numpy(hwc.transpose(2, 0, 1)).contiguous()
+    elif isinstance(pic, Image.Image):
+        a = np.array(pic, dtype=_WIDE_MODES.get(pic.mode, np.uint8), copy=True)
+        t = torch.from_numpy(a)
+        if pic.mode == "1":
+            t = t * 255  # bilevel pixels read as 0/1
+        t = t.view(pic.height, pic.width, len(pic.getbands())).permute(2, 0, 1).contiguous()
+    else:
+        raise TypeError(f"expected a PIL image or a numpy array, got {type(pic).__name__}")
+    if t.dtype == torch.uint8:
+        return t.to(torch.get_default_dtype()).div(255)
+    return t
+
+
+def _normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """``TF.normalize``: ``(x - mean) / std`` per channel, out of place.
+
+    mean and std are first rounded to the tensor's dtype and the result is a
+    true division by that rounded std (not a multiplication by its inverse).
+    """
+    if not x.is_floating_point():
+        raise TypeError(f"normalize takes a float tensor, got {x.dtype}")
+    if x.ndim < 3:
+        raise ValueError(f"normalize takes a (..., C, H, W) tensor, got shape {tuple(x.shape)}")
+    m = torch.as_tensor(mean, dtype=x.dtype, device=x.device)
+    s = torch.as_tensor(std, dtype=x.dtype, device=x.device)
+    if bool((s == 0).any()):
+        raise ValueError(f"std is zero in {x.dtype}: {list(std)}")
+    if m.ndim == 1:
+        m = m.view(-1, 1, 1)
+    if s.ndim == 1:
+        s = s.view(-1, 1, 1)
+    return x.sub(m).div(s)
+
+
+# --------------------------------------------------------------------------
 # preprocessing policies
 # --------------------------------------------------------------------------
 
 ResizeMode = Literal["resize", "center_crop_resize", "resize_center_crop", "none"]
 InterpolationName = Literal["bilinear", "bicubic", "nearest", "lanczos"]
 _RESIZE_MODES = ("resize", "center_crop_resize", "resize_center_crop", "none")
-_INTERPOLATION = {
-    "bilinear": InterpolationMode.BILINEAR,
-    "bicubic": InterpolationMode.BICUBIC,
-    "nearest": InterpolationMode.NEAREST,
-    "lanczos": InterpolationMode.LANCZOS,
-}
+_INTERPOLATION = _PIL_FILTERS  # the accepted interpolation names
 
 
 def _as_hw(size: int | tuple[int, int] | Sequence[int], what: str = "size") -> tuple[int, int]:
@@ -513,15 +731,14 @@ def get_policy(name_or_policy: str | Preprocess, size: int | tuple[int, int] | N
 
 
 def _largest_centered_square(img: Image.Image | torch.Tensor) -> Image.Image | torch.Tensor:
-    _, h, w = TF.get_dimensions(img)
+    _, h, w = _dimensions(img)
     s = min(w, h)
-    # (w - s) // 2 like the StyleGAN2-ADA projector, not torchvision's round()
-    return TF.crop(img, (h - s) // 2, (w - s) // 2, s, s)
+    # (w - s) // 2 like the StyleGAN2-ADA projector, not CenterCrop's round()
+    return _crop(img, (h - s) // 2, (w - s) // 2, s, s)
 
 
 def _resize(img: Image.Image | torch.Tensor, hw: tuple[int, int] | int, policy: Preprocess):
-    size = [hw] if isinstance(hw, int) else list(hw)
-    return TF.resize(img, size, interpolation=_INTERPOLATION[policy.interpolation], antialias=policy.antialias)
+    return _resize_image(img, hw, policy.interpolation, policy.antialias)
 
 
 def _apply_geometry(img: Image.Image | torch.Tensor, policy: Preprocess):
@@ -534,35 +751,35 @@ def _apply_geometry(img: Image.Image | torch.Tensor, policy: Preprocess):
         if policy.crop_size is None:
             img = _largest_centered_square(img)
         else:
-            img = TF.center_crop(img, list(_as_hw(policy.crop_size)))
+            img = _center_crop(img, _as_hw(policy.crop_size))
         return _resize(img, out_hw, policy)
     # resize_center_crop
     if policy.load_size is None:
         if out_hw[0] == out_hw[1]:
             img = _resize(img, out_hw[0], policy)  # Resize(int): shorter side, aspect kept
         else:
-            _, h, w = TF.get_dimensions(img)
+            _, h, w = _dimensions(img)
             scale = max(out_hw[0] / h, out_hw[1] / w)  # smallest size covering the crop
             img = _resize(img, (max(out_hw[0], round(h * scale)), max(out_hw[1], round(w * scale))), policy)
     else:
         img = _resize(img, _as_hw(policy.load_size), policy)
-    return TF.center_crop(img, list(out_hw))
+    return _center_crop(img, out_hw)
 
 
 def _preprocess_one(img: Image.Image, policy: Preprocess) -> torch.Tensor:
     if policy.grayscale:
-        img = TF.rgb_to_grayscale(img, num_output_channels=1)
+        img = _to_grayscale(img)
     if policy.antialias:
-        x = TF.to_tensor(_apply_geometry(img, policy))
+        x = _to_tensor(_apply_geometry(img, policy))
     else:
-        x = _apply_geometry(TF.to_tensor(img), policy)
+        x = _apply_geometry(_to_tensor(img), policy)
     lo, hi = (float(v) for v in policy.value_range)
     if (lo, hi) != (0.0, 1.0):
         # Written as Normalize(mean, std) so (-1, 1) is exactly torchvision's
         # Normalize((0.5,)*3, (0.5,)*3).
         span = hi - lo
         c = x.shape[0]
-        x = TF.normalize(x, [-lo / span] * c, [1.0 / span] * c)
+        x = _normalize(x, [-lo / span] * c, [1.0 / span] * c)
     return x
 
 

@@ -383,3 +383,51 @@ def test_non_json_constructor_argument_is_refused(tmp_path):
     with pytest.raises(HubModelError, match="device are not JSON-serialisable"):
         DeviceArgNet(device=torch.device("cpu")).save_pretrained(tmp_path / "d")
     DeviceArgNet().save_pretrained(tmp_path / "ok")  # None is fine
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the shape-only template of from_pretrained
+
+
+def _shapes(model: nn.Module) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def _every_config() -> list:
+    from hubmodels.registry import families
+
+    cases = []
+    for spec in families():
+        for cls in spec.model_classes:
+            kwargs = spec.test_config if cls is spec.model_classes[0] else None
+            if kwargs is not None:
+                cases.append(pytest.param(cls, dict(kwargs), id=f"{spec.name}-test"))
+        for cfg in spec.configs:
+            cases.append(pytest.param(cfg.model_class, dict(cfg.kwargs), id=cfg.name))
+    return cases
+
+
+@pytest.mark.parametrize("cls,kwargs", _every_config())
+def test_shape_only_template_has_the_real_names_and_shapes(cls, kwargs):
+    """ShapeOnly skips values, never shapes: its template states the same tensors as a plain meta build (which
+    computes every op's output shape), for every family's tiny model and every released configuration."""
+    from hubmodels.hub import ShapeOnly
+
+    with torch.device("meta"):
+        plain = cls(**kwargs)
+    with torch.device("meta"), ShapeOnly():
+        fast = cls(**kwargs)
+    assert _shapes(fast) == _shapes(plain)
+
+
+def test_shape_only_template_of_a_tiny_model_matches_a_cpu_build():
+    from hubmodels.hub import ShapeOnly
+    from hubmodels.registry import families
+
+    for spec in families():
+        torch.manual_seed(0)
+        real = spec.model_classes[0](**spec.test_config)
+        with torch.device("meta"), ShapeOnly():
+            fast = spec.model_classes[0](**spec.test_config)
+        assert _shapes(fast) == _shapes(real), spec.name
+

@@ -17,10 +17,9 @@ from typing import Any
 
 from PIL import Image
 from torch import Tensor
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms import functional as TF
 
-from ..images import load_image
+# torchvision-exact Grayscale/Resize/ToTensor/Normalize without importing torchvision (about 2 s)
+from ..images import _normalize, _resize_image, _to_grayscale, _to_tensor, load_image
 
 __all__ = ["AlignedParams", "aligned_params", "aligned_pair"]
 
@@ -43,16 +42,16 @@ def aligned_params(load_size: int, crop_size: int, rng: Any = random) -> Aligned
 def _half(img: Image.Image, params: AlignedParams, load_size: int, crop_size: int, gray: bool,
           flip: bool) -> Tensor:
     if gray:
-        img = TF.rgb_to_grayscale(img, num_output_channels=1)
-    img = TF.resize(img, [load_size, load_size], interpolation=InterpolationMode.BICUBIC)
+        img = _to_grayscale(img)
+    img = _resize_image(img, (load_size, load_size), "bicubic")
     x, y = params.crop_pos
     w, h = img.size
     if w > crop_size or h > crop_size:
         img = img.crop((x, y, x + crop_size, y + crop_size))
     if flip and params.flip:
         img = img.transpose(Image.FLIP_LEFT_RIGHT)
-    t = TF.to_tensor(img)
-    return TF.normalize(t, [0.5] * t.shape[0], [0.5] * t.shape[0])
+    t = _to_tensor(img)
+    return _normalize(t, [0.5] * t.shape[0], [0.5] * t.shape[0])
 
 
 def aligned_pair(ab: Any, *, load_size: int, crop_size: int, input_nc: int = 3, output_nc: int = 3,

@@ -50,7 +50,7 @@ def fused_at(res: int, fused_scale: bool | str) -> bool:
 
 def blur_kernel(channels: int, dtype: torch.dtype = torch.float32) -> Tensor:
     """The depthwise ``[1, 2, 1] x [1, 2, 1] / 16`` kernel, one copy per channel: [C, 1, 3, 3]."""
-    k = torch.tensor([1.0, 2.0, 1.0], dtype=torch.float64)
+    k = torch.tensor([1.0, 2.0, 1.0], dtype=torch.float64, device="cpu")  # a constant: see hubmodels.hub.ShapeOnly
     k = torch.outer(k, k)
     return (k / k.sum()).to(dtype).expand(channels, 1, 3, 3).contiguous()
 

@@ -44,7 +44,8 @@ def channels_for(resolution: int, channel_base: int, channel_max: int) -> int:
 
 def setup_filter(taps: Sequence[float]) -> Tensor:
     """The separable FIR low-pass as a normalised 2-D kernel (outer product, sum 1), float32."""
-    f = torch.as_tensor(list(taps), dtype=torch.float32)
+    # on the CPU even inside a meta device context: a constant of the architecture (see hubmodels.hub.ShapeOnly)
+    f = torch.as_tensor(list(taps), dtype=torch.float32, device="cpu")
     f = torch.outer(f, f)
     return f / f.sum()
 
