@@ -26,7 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from demos.launch import discover_spaces, port_free, wait_ready  # noqa: E402
+from demos.launch import discover_spaces, port_free  # noqa: E402
+from demos.loadtest import serve_space, typical_request  # noqa: E402
 
 # Runs in a fresh interpreter: prints one JSON line with the import time and the load time.
 _LOAD_ONE = """
@@ -54,37 +55,24 @@ def time_load(folder: Path, env: dict | None = None) -> dict:
 
 def time_space(app: Path, port: int, env: dict | None = None, timeout: float = 300) -> dict:
     """Start one Space and time its page and its first typical request, from the process start."""
-    from gradio_client import Client, handle_file
+    from gradio_client import Client
 
     if not port_free("127.0.0.1", port):
         return {"space": app.parent.name, "error": f"port {port} is in use"}
-    server_env = {**os.environ, **(env or {}), "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-                  "PYTHONPATH": str(ROOT), "GRADIO_ANALYTICS_ENABLED": "False"}
-    url = f"http://127.0.0.1:{port}/"
     start = time.perf_counter()
-    server = subprocess.Popen([sys.executable, str(app)], cwd=app.parent, env=server_env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        why = wait_ready(url, server, timeout)
-        if why:
-            return {"space": app.parent.name, "error": f"the Space {why}"}
-        ready = time.perf_counter() - start
-        client = Client(url, verbose=False)
-        request = client.predict(api_name="/example_request")
-        args = [handle_file(a["file"]) if isinstance(a, dict) and "file" in a else a for a in request["args"]]
-        asked = time.perf_counter()
-        client.predict(*args, api_name=request["api_name"])
-        answered = time.perf_counter()
-        again = time.perf_counter()
-        client.predict(*args, api_name=request["api_name"])
-        second = time.perf_counter() - again
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-    return {"space": app.parent.name, "endpoint": request["api_name"], "page_ready_s": round(ready, 2),
+        with serve_space(app, port, env, timeout):
+            ready = time.perf_counter() - start
+            client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+            api_name, args = typical_request(client)
+            asked = time.perf_counter()
+            client.predict(*args, api_name=api_name)
+            answered = time.perf_counter()
+            client.predict(*args, api_name=api_name)
+            second = time.perf_counter() - answered
+    except RuntimeError as err:
+        return {"space": app.parent.name, "error": str(err)}
+    return {"space": app.parent.name, "endpoint": api_name, "page_ready_s": round(ready, 2),
             "first_request_s": round(answered - asked, 2), "first_answer_after_start_s": round(answered - start, 2),
             "second_request_s": round(second, 2)}
 

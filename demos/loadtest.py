@@ -10,6 +10,7 @@ after a warm-up, and at the end. It never sends traffic anywhere but the loopbac
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -17,8 +18,8 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
+from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,37 +30,52 @@ def _rss_mb(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / 2**20
 
 
-def _wait(url: str, proc: subprocess.Popen, seconds: float = 180) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the Space exited with status {proc.returncode}")
+@contextlib.contextmanager
+def serve_space(app: Path, port: int, env: dict | None = None,
+                seconds: float = 180) -> Iterator[subprocess.Popen]:
+    """``app`` served on 127.0.0.1:``port`` for the block, terminated after it; ``RuntimeError`` (saying why)
+    if the process exits or does not answer within ``seconds``."""
+    from demos.launch import wait_ready
+
+    server_env = {**os.environ, **(env or {}), "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+                  "PYTHONPATH": str(ROOT), "GRADIO_ANALYTICS_ENABLED": "False"}
+    server = subprocess.Popen([sys.executable, str(app)], cwd=app.parent, env=server_env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        why = wait_ready(f"http://127.0.0.1:{port}/", server, seconds)
+        if why:
+            raise RuntimeError(f"the Space {why}")
+        yield server
+    finally:
+        server.terminate()
         try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"the Space did not answer within {seconds:.0f} s")
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def typical_request(client: Any) -> tuple[str, list]:
+    """The Space's own typical request (its ``/example_request``): the endpoint and its arguments, file inputs
+    ready to send."""
+    from gradio_client import handle_file
+
+    request = client.predict(api_name="/example_request")
+    args = [handle_file(a["file"]) if isinstance(a, dict) and "file" in a else a for a in request["args"]]
+    return request["api_name"], args
 
 
 def run(space: str, *, clients: int, seconds: float, port: int, env: dict | None = None) -> dict:
-    from gradio_client import Client, handle_file
+    from gradio_client import Client
 
     app = ROOT / "spaces" / space / "app.py"
     if not app.is_file():
         raise FileNotFoundError(f"no Space {space!r} ({app} does not exist)")
-    server_env = {**os.environ, **(env or {}), "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-                  "PYTHONPATH": str(ROOT)}
-    server = subprocess.Popen([sys.executable, str(app)], cwd=app.parent, env=server_env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
-    try:
-        _wait(url, server)
+    with serve_space(app, port, env) as server:
         rss_start = _rss_mb(server.pid)
         probe = Client(url, verbose=False)
-        request = probe.predict(api_name="/example_request")  # the Space says what a typical request is
-        args = [handle_file(a["file"]) if isinstance(a, dict) and "file" in a else a for a in request["args"]]
-        probe.predict(*args, api_name=request["api_name"])  # warm-up: models load, paths are chosen
+        api_name, args = typical_request(probe)
+        probe.predict(*args, api_name=api_name)  # warm-up: models load, paths are chosen
         rss_warm = _rss_mb(server.pid)
         latencies: list[float] = []
         failures: list[str] = []
@@ -71,7 +87,7 @@ def run(space: str, *, clients: int, seconds: float, port: int, env: dict | None
             while time.monotonic() < stop:
                 start = time.perf_counter()
                 try:
-                    client.predict(*args, api_name=request["api_name"])
+                    client.predict(*args, api_name=api_name)
                     with lock:
                         latencies.append(time.perf_counter() - start)
                 except Exception as err:  # noqa: BLE001 - every failure is counted and reported
@@ -90,15 +106,9 @@ def run(space: str, *, clients: int, seconds: float, port: int, env: dict | None
             t.join(timeout=1)
         rss_end = _rss_mb(server.pid)
         alive = server.poll() is None
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
     lat = sorted(latencies)
     pct = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan"))
-    return {"space": space, "endpoint": request["api_name"], "clients": clients, "seconds": seconds,
+    return {"space": space, "endpoint": api_name, "clients": clients, "seconds": seconds,
             "requests": len(lat) + len(failures), "ok": len(lat), "failed": len(failures),
             "failures": sorted(set(failures))[:5], "latency_p50_s": round(pct(0.5), 3),
             "latency_p95_s": round(pct(0.95), 3), "latency_max_s": round(lat[-1], 3) if lat else None,

@@ -150,7 +150,7 @@ class ShapeOnly(torch.overrides.TorchFunctionMode):
         kwargs = kwargs or {}
         if func in self._RANDOM and not kwargs.get("out"):
             shape = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list, torch.Size)) else args
-            if kwargs.get("device") in (None, "meta") or str(kwargs.get("device")) == "meta":
+            if kwargs.get("device") is None or str(kwargs["device"]) == "meta":
                 return torch.empty(*shape, dtype=kwargs.get("dtype"), device="meta")
         if func in self._LIKE and args[0].is_meta:  # (empty_like itself is a Python meta kernel)
             return torch.empty(args[0].shape, dtype=kwargs.get("dtype") or args[0].dtype, device="meta")

@@ -601,7 +601,6 @@ def _normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> 
 ResizeMode = Literal["resize", "center_crop_resize", "resize_center_crop", "none"]
 InterpolationName = Literal["bilinear", "bicubic", "nearest", "lanczos"]
 _RESIZE_MODES = ("resize", "center_crop_resize", "resize_center_crop", "none")
-_INTERPOLATION = _PIL_FILTERS  # the accepted interpolation names
 
 
 def _as_hw(size: int | tuple[int, int] | Sequence[int], what: str = "size") -> tuple[int, int]:
@@ -652,9 +651,9 @@ class Preprocess:
         _as_hw(self.size, "Preprocess.size")
         if self.resize not in _RESIZE_MODES:
             raise ValueError(f"Preprocess.resize must be one of {_RESIZE_MODES}, got {self.resize!r}")
-        if self.interpolation not in _INTERPOLATION:
+        if self.interpolation not in _PIL_FILTERS:
             raise ValueError(
-                f"Preprocess.interpolation must be one of {tuple(_INTERPOLATION)}, got {self.interpolation!r}"
+                f"Preprocess.interpolation must be one of {tuple(_PIL_FILTERS)}, got {self.interpolation!r}"
             )
         if self.crop_size is not None:
             _as_hw(self.crop_size, "Preprocess.crop_size")
