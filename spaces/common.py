@@ -15,6 +15,7 @@ Environment variables read at call time (so tests can set them):
 * ``HUBMODELS_<FAMILY>_MODELS``: extra comma-separated Hub ids or folder paths a Space offers,
   e.g. ``HUBMODELS_STARGAN_V2_MODELS=org/my-stargan,/data/my-model``;
 * ``HUBMODELS_DEVICE``: ``cpu`` (default), ``cuda``, ``cuda:N`` or ``auto``;
+* ``HUBMODELS_WARMUP``: ``0`` turns off the background request a Space answers while it starts (``warm_up``);
 * ``HUBMODELS_DTYPE``: ``auto`` (default: the fastest inference path this machine measures within PSNR 40 dB
   of fp32, see ``HubModel.optimize_for_inference``), ``float32`` (exact), ``float16``/``fp16``,
   ``bfloat16``/``bf16``.
@@ -31,6 +32,7 @@ _SPACES_GPU = getattr(_spaces, "GPU", None)
 
 import atexit  # noqa: E402
 import functools  # noqa: E402
+import inspect  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
@@ -60,7 +62,7 @@ __all__ = [
     "space_spec", "HAS_ZEROGPU", "gpu", "models_env_var", "discover_models", "default_model",
     "runtime_device", "runtime_dtype", "load_model", "model_config", "clear_model_cache", "user_error",
     "user_errors", "check_model_id", "require_image", "check_int", "check_float", "check_choice",
-    "synthfaces_examples", "launch_kwargs", "served_image", "served_gallery",
+    "synthfaces_examples", "warm_up", "launch_kwargs", "served_image", "served_gallery",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -392,6 +394,45 @@ def served_image(image: Image.Image) -> str:
 def served_gallery(items: Iterable[tuple[Image.Image, str]]) -> list[tuple[str, str]]:
     """(image, caption) pairs as (file path, caption) pairs for a ``gr.Gallery`` (see :func:`served_image`)."""
     return [(served_image(img), caption) for img, caption in items]
+
+
+def _endpoint(demo: gr.Blocks, api_name: str) -> Callable[..., Any]:
+    name = api_name.lstrip("/")
+    for block_fn in demo.fns.values():
+        if block_fn.api_name == name:
+            return block_fn.fn
+    raise LookupError(f"the app has no endpoint {api_name!r}")
+
+
+def warm_up(demo: gr.Blocks, example_request: Callable[[], dict]) -> threading.Thread | None:
+    """Answer the app's typical request (``example_request()``: ``api_name`` and raw ``args``, files as
+    ``{"file": path}``) in a background thread while the server starts, so the first user does not pay for loading
+    the default model and for ``dtype="auto"`` timing its candidate paths on this machine.
+
+    Safe beside real requests: model loading is serialised by ``load_model``'s lock and inference by the model's
+    own lock (``hubmodels.inference_paths.run``), so a user who arrives early waits for the warm-up's result
+    instead of repeating its work. Off with ``HUBMODELS_WARMUP=0``, and on ZeroGPU, where a GPU exists only
+    inside a request. A failure is printed and otherwise ignored: the Space serves as it would have without.
+    """
+    if HAS_ZEROGPU or os.environ.get("HUBMODELS_WARMUP", "1").strip() == "0":
+        return None
+
+    def target() -> None:
+        try:
+            request = example_request()
+            fn = _endpoint(demo, request["api_name"])
+            args = [a["file"] if isinstance(a, dict) and "file" in a else a for a in request["args"]]
+            out = fn(*args)
+            if inspect.isgenerator(out):  # a streaming endpoint: run it to the end
+                for _ in out:
+                    pass
+            print(f"warm-up: {request['api_name']} answered", flush=True)
+        except Exception as err:  # noqa: BLE001  (the warm-up is an optimisation, never a reason to stop serving)
+            print(f"warm-up request failed ({type(err).__name__}: {err}); the Space serves without it", flush=True)
+
+    thread = threading.Thread(target=target, name="hubmodels-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def launch_kwargs() -> dict[str, Any]:

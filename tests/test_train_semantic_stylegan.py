@@ -198,3 +198,45 @@ def test_frechet_distance():
     assert 0 < near < 0.3
     # a mean shift of 1 in every dimension adds |mu|^2 = 6
     assert sss.frechet_distance(a, b + 1) == pytest.approx(near + 6, abs=0.5)
+
+
+def test_depth_prior_starts_each_class_at_its_share_of_the_masks():
+    """--depth-prior: at step 0 the coarse composition gives each class about its area in the training masks; without
+    it (the official zero biases) every class starts near 1/seg_dim, a tiny class with many times its share."""
+    from hubmodels.semantic_stylegan.model import SemanticStyleGAN
+
+    masks = torch.zeros(40, 16, 16, dtype=torch.uint8)
+    masks[:, 4:12, 4:12] = 1  # a head: 25%
+    masks[:, 7:9, 7:9] = 2  # a nose: 1.6%
+    areas = sss.class_areas(masks, 3)
+    assert torch.allclose(areas, torch.tensor([0.75, 60 / 256, 4 / 256], dtype=areas.dtype))
+    cfg = dict(size=16, style_dim=8, n_mlp=2, seg_dim=3, local_layers=3, base_layers=1, depth_layers=2,
+               local_channel=8, coarse_channel=8, coarse_size=8, min_feat_size=4, channels={"4": 8, "8": 8, "16": 4})
+
+    def start_areas(prior: bool) -> torch.Tensor:
+        torch.manual_seed(0)
+        model = SemanticStyleGAN(**cfg)
+        if prior:
+            sss.init_depth_prior(model.generator, areas)
+        with torch.no_grad():
+            out = model.synthesis(model.mapping(torch.randn(64, 8)))
+        return ((out["seg_coarse"] + 1) / 2).mean((0, 2, 3)).double()
+
+    with_prior, without = start_areas(True), start_areas(False)
+    # the random depth maps spread the softmax (tiny nets: widely), so "about": within a factor of 2.5 of the prior,
+    # against more than 5 times for the smallest class from zero biases
+    assert ((with_prior / areas).log().abs() < math.log(2.5)).all(), with_prior
+    assert without[2] > 5 * areas[2], without
+
+
+def test_depth_prior_option_initialises_the_training_generator_and_its_ema(tmp_path):
+    args = sss.parse_args([*TINY, "--out", str(tmp_path / "r"), "--depth-prior"])
+    data = sss.FAMILY.load_data(args, True)
+    nets = sss.FAMILY.build(args, data)
+    areas = sss.class_areas(data.train.masks, len(data.train.classes)).clamp_min(1e-4)
+    for model in (nets.nets["generator"].generator, nets.ema.generator):
+        got = [float(net.to_depth.bias) for net in model.local_nets[1:]]
+        want = torch.log(areas[1:] / areas[0]).tolist()
+        assert got == pytest.approx(want, rel=1e-5)
+    plain = sss.FAMILY.build(sss.parse_args([*TINY, "--out", str(tmp_path / "p")]), data)
+    assert all(float(net.to_depth.bias) == 0 for net in plain.ema.generator.local_nets[1:])

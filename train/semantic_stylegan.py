@@ -68,14 +68,14 @@ OFFICIAL_EMA_DECAY = 0.5 ** (32 / (10 * 1000))
 LOCKED_ARGS = ("data", "domains", "classes", "n_train", "n_val", "data_seed", "mirror", "image_size", "style_dim",
                "n_mlp", "channel_multiplier", "channel_base", "channel_max", "local_layers", "base_layers",
                "depth_layers", "local_channel", "coarse_channel", "coarse_size", "min_feat_size", "residual_refine",
-               "detach_texture", "transparent_dims", "r1_img", "r1_seg", "lambda_mask", "path_regularize",
+               "detach_texture", "depth_prior", "transparent_dims", "r1_img", "r1_seg", "lambda_mask", "path_regularize",
                "path_batch_shrink", "d_reg_every", "g_reg_every", "mixing", "lr", "ema_decay")
 LOSS_KEYS = ("G/loss", "G/mask", "D/loss_fake", "D/loss_real", "D/r1_img", "D/r1_seg", "G/path", "path_length",
              "scores/real", "scores/fake")
 THUMB = _stylegan_train.THUMB  # side of the colour thumbnails the Fréchet figure compares
 __all__ = ["LOSS_KEYS", "FAMILY", "SemanticStyleGANFamily", "MaskPool", "TrainGenerator", "build_parser",
            "parse_args", "train", "publish_run", "main", "load_pools", "sample_batch", "real_mask_input",
-           "train_step", "seed_grid", "evaluate", "frechet_distance", "model_config", "lazy_ratio"]
+           "train_step", "seed_grid", "evaluate", "frechet_distance", "model_config", "lazy_ratio", "class_areas", "init_depth_prior"]
 
 
 # =============================================================================================
@@ -210,6 +210,29 @@ def model_config(args: argparse.Namespace, classes: Sequence[str], palette: Sequ
                 residual_refine=args.residual_refine, detach_texture=args.detach_texture,
                 transparent_dims=list(transparent), channels=channels, class_names=list(classes),
                 palette=[list(c) for c in palette])
+
+
+def class_areas(masks: Tensor, num_classes: int) -> Tensor:
+    """Share of the pixels of each class over a pool of class-id masks."""
+    counts = torch.bincount(masks.reshape(-1).long(), minlength=num_classes)[:num_classes].double()
+    return counts / counts.sum()
+
+
+def init_depth_prior(generator: nn.Module, areas: Tensor, floor: float = 1e-4) -> None:
+    """Start every class at its share of the training masks: depth bias log(p_k / p_background).
+
+    With zero biases the softmax hands each of the seg_dim classes 1/seg_dim of every pixel at step 0, eight
+    times a nose's share; the discriminator's first verdict is then "too much nose everywhere", and the quickest
+    answer, a large negative depth bias, saturates the softmax, whose gradient p (1 - p) then never brings the
+    class back (seen on SynthFaces: nose depth -39, mouth and markings never drawn). Starting at the prior leaves
+    the discriminator nothing to say about areas, only about where each class goes. The background's depth is
+    the fixed 0 every other depth is measured against.
+    """
+    p = areas.clamp_min(floor)
+    with torch.no_grad():
+        for k, net in enumerate(generator.local_nets):
+            if net.to_depth is not None:
+                net.to_depth.bias.fill_(float(torch.log(p[k] / p[0])))
 
 
 def lazy_ratio(every: int) -> float:
@@ -527,6 +550,10 @@ class SemanticStyleGANFamily(loop.Family):
         m.add_argument("--residual-refine", action=argparse.BooleanOptionalAction, default=True,
                        help="refine the coarse mask residually (the released models and the README's command)")
         m.add_argument("--detach-texture", action="store_true", help="texture layers cannot move the shape")
+        m.add_argument("--depth-prior", action="store_true",
+                       help="initialise each class's pseudo-depth bias to log(its area / the background's) in the "
+                            "training masks, so small classes are not pushed out of the composition in the first "
+                            "steps (not in the official code, whose biases start at 0)")
         m.add_argument("--transparent-dims", type=int, nargs="*", default=None,
                        help="indices of transparent classes (default: those named glasses or earring, as the "
                             "official 10 12 for CelebAMask-HQ)")
@@ -611,6 +638,8 @@ class SemanticStyleGANFamily(loop.Family):
         cfg = model_config(args, pool.classes, pool.palette)
         torch.manual_seed(args.seed)  # the networks initialise themselves (equalised lr: N(0, 1) weights)
         full = SemanticStyleGAN(**cfg, with_discriminator=True)
+        if args.depth_prior:
+            init_depth_prior(full.generator, class_areas(pool.masks, len(pool.classes)))
         ema = SemanticStyleGAN(**cfg)
         # the official g_ema starts as a copy of G (accumulate(g_ema, g, 0))
         ema.load_state_dict({k: v for k, v in full.state_dict().items() if not k.startswith("discriminator.")})
@@ -681,7 +710,9 @@ class SemanticStyleGANFamily(loop.Family):
             datasets=[SYNTHFACES if synth else val.name],
             details=[
                 f"architecture: {widths}; residual_refine {cfg['residual_refine']}, "
-                f"detach_texture {cfg['detach_texture']}",
+                f"detach_texture {cfg['detach_texture']}"
+                + ("; pseudo-depth biases initialised to log(class area / background area) of the training masks "
+                   "(`--depth-prior`, not in the official code)" if args.depth_prior else ""),
                 f"objective: {objective}",
                 f"Adam lr {args.lr:g}, betas (0, 0.99), both adjusted for lazy regularisation as the official "
                 "(lr x r, betas ^ r, r = every / (every + 1)); equalised learning rate (mapping lr multiplier 0.01)",

@@ -474,4 +474,5 @@ with gr.Blocks(title="SemanticStyleGAN · hubmodels") as demo:
 
 
 if __name__ == "__main__":
+    common.warm_up(demo, example_request)  # overlaps the server's start-up
     demo.launch(**common.launch_kwargs())
