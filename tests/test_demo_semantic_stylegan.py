@@ -22,16 +22,18 @@ pytestmark = pytest.mark.skipif(not (DEMO / "model.safetensors").is_file() or no
 SEEDS = list(range(32))
 SOURCES = [1000 + s for s in SEEDS]
 # Thresholds at about 80% of what the published checkpoint measures (figures in the comments).
-THRESH_CONFIDENT = 0.60  # share of psi-0.7 faces the evaluator gives one domain with probability > 0.9: 0.75
+THRESH_CONFIDENT = 0.50  # share of psi-0.7 faces the evaluator gives one domain with probability > 0.9: 0.625
 THRESH_DOMAINS = 3  # every domain appears among 32 seeds
-THRESH_MASK_MIOU = 0.19  # the model's own masks against the evaluator's segmentation, mean of 8 classes: 0.24
-# per class: background 0.96, head 0.49, ears 0.31 (nose, mouth and markings are never drawn: the card says so)
-THRESH_CLASS_IOU = {"background": 0.77, "head": 0.39, "ears": 0.24}
-# mean change inside the edited class / outside it (median over 8 edits): head 15.8, ears 12.0, eyes 8.3,
-# background 6.0
-THRESH_TEXTURE_LOCALITY = {"head": 12.0, "ears": 9.5, "eyes": 6.5, "background": 4.7}
+THRESH_MASK_MIOU = 0.21  # the model's own masks against the evaluator's segmentation, mean of 8 classes: 0.263
+# per class: background 0.97, head 0.52, ears 0.57 (eyes, nose and mouth are drawn inside the head class, and the
+# evaluator rarely reads markings where the model draws them, IoU 0.03: the card says so)
+THRESH_CLASS_IOU = {"background": 0.78, "head": 0.41, "ears": 0.46}
+# mean change inside the edited class / outside it (median over 8 edits): markings 29.9, head 28.4, ears 24.7,
+# background 6.9
+THRESH_TEXTURE_LOCALITY = {"markings": 23.9, "head": 22.7, "ears": 19.7, "background": 5.5}
 TEXTURE_REGIONS = tuple(THRESH_TEXTURE_LOCALITY)
-THRESH_SHAPE_LOCALITY = 0.60  # share of the class-map changes next to the edited class: 0.76
+SHAPE_REGIONS = ("ears", "markings")
+THRESH_SHAPE_LOCALITY = 0.78  # share of the class-map changes next to the edited class (ears, markings): 0.97
 
 
 def _near(ids: np.ndarray, k: int, grow: int = 1) -> np.ndarray:
@@ -77,7 +79,7 @@ def figures(model, judge) -> dict[str, float]:
 
     touched = []
     for seed, src in zip(SEEDS[:8], SOURCES[:8]):
-        for region in ("eyes", "ears"):
+        for region in SHAPE_REGIONS:
             k = names.index(region)
             orig, edited = model.edit(seed, [region], src, part="shape")
             a, b = orig.classes.astype(np.int64), edited.classes.astype(np.int64)
