@@ -263,6 +263,32 @@ def default_timer(name: str, fn: Callable[[], Any], device: torch.device, *, run
     return statistics.median(times)
 
 
+#: "auto" does not time a half-precision candidate on the CPU when a probe convolution under its autocast dtype
+#: runs this many times slower than in fp32: an emulated dtype (fp16 on most CPUs, bf16 on some) would cost the
+#: first request tens of seconds at 256 px (one BicycleGAN request: 48 s in fp16 against 0.75 s in fp32).
+SLOW_HALF_FACTOR = 4.0
+
+
+@functools.lru_cache(maxsize=None)
+def half_probe_ratio(dtype: torch.dtype) -> float:
+    """Seconds of a small convolution under CPU autocast ``dtype`` over the same in fp32, best of 3 (once per
+    process, ~0.1 s where the dtype is emulated)."""
+    x = torch.randn(1, 32, 32, 32)
+    w = torch.randn(32, 32, 3, 3)
+
+    def best(half: bool) -> float:
+        times = []
+        for i in range(4):  # the first call is the warm-up
+            start = time.perf_counter()
+            with torch.autocast("cpu", dtype=dtype, enabled=half):
+                F.conv2d(x, w, padding=1)
+            if i:
+                times.append(time.perf_counter() - start)
+        return min(times)
+
+    return best(True) / max(best(False), 1e-9)
+
+
 #: ``timer(path_name, fn, device) -> seconds``: how "auto" times a candidate. Replace it (or pass
 #: ``timer=`` to ``optimize_for_inference``) to make the selection deterministic in tests.
 timer: Callable[[str, Callable[[], Any], torch.device], float] = default_timer
@@ -477,6 +503,13 @@ def _select(model: "HubModel", state: InferenceState, key: Hashable, fn: Callabl
     best, best_seconds, best_out = "fp32", seconds, ref
     for name in candidates:
         if name == "fp32":
+            continue
+        path = PATHS.get(name)
+        if (time_it is default_timer and device.type == "cpu" and path is not None and path.half
+                and half_probe_ratio(path.compute_dtype) > SLOW_HALF_FACTOR):  # a replaced timer: no probe
+            ratio = half_probe_ratio(path.compute_dtype)
+            measured[name] = {"rejected": f"a probe convolution runs {ratio:.0f}x slower in "
+                                          f"{str(path.compute_dtype).replace('torch.', '')} than in fp32 here"}
             continue
         try:
             apply_path(model, state, name)

@@ -201,6 +201,30 @@ def test_fp32_always_qualifies_and_a_failing_candidate_is_skipped(monkeypatch):
     assert report["path"] == model.inference_path and math.isfinite(psnr(out.float(), reference(x, s)))
 
 
+def test_a_half_dtype_emulated_on_this_cpu_is_not_timed(monkeypatch):
+    """With the real timer, a half dtype whose probe convolution is far slower than fp32 is rejected before its
+    first call (an emulated fp16 cost one 256 px BicycleGAN request 48 s); the probe's verdict is faked here so
+    that the test does not depend on this CPU."""
+    monkeypatch.setattr(inference_paths, "half_probe_ratio",
+                        lambda dtype: 50.0 if dtype == torch.float16 else 0.5)
+    model = small_model().optimize_for_inference("auto")
+    x, s = inputs()
+    key = ("generator", tuple(x.shape))
+    generate(model, x, s, key)
+    measured = model.inference_report[key]["measured"]
+    if "fp16" in model.inference_paths():
+        assert "probe convolution runs 50x slower in float16" in measured["fp16"]["rejected"]
+        assert "ms" not in measured["fp16"] and "psnr" not in measured["fp16"]
+    if "bf16" in model.inference_paths():
+        assert "psnr" in measured["bf16"]  # a fast enough half dtype is still tried
+    assert model.inference_path != "fp16"
+
+
+def test_the_half_probe_measures_a_ratio():
+    ratio = inference_paths.half_probe_ratio(torch.bfloat16)
+    assert math.isfinite(ratio) and ratio > 0
+
+
 def test_nested_calls_run_under_the_outer_path():
     model = small_model().optimize_for_inference("auto", timer=fake_timer([]))
     x, s = inputs()

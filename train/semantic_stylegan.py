@@ -1,7 +1,7 @@
 """Train SemanticStyleGAN (Shi et al., CVPR 2022) from scratch on SynthFaces (images with their part masks) or an
 image + mask folder.
 
-    python -m train.semantic_stylegan --image-size 32 --steps 3000 --out runs/semantic-stylegan-synthfaces \\
+    python -m train.semantic_stylegan --image-size 64 --depth-prior --steps 4200 --out runs/ssg64 \\
         --publish hubmodels/semantic-stylegan-synthfaces
     python -m train.semantic_stylegan --data path/to/celebamask ...       # images/ + masks/ (class-id PNGs), same stems
     python -m train.semantic_stylegan --out runs/x --resume               # continue, bit-identical
