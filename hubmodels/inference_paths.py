@@ -265,7 +265,7 @@ def default_timer(name: str, fn: Callable[[], Any], device: torch.device, *, run
 
 #: "auto" does not time a half-precision candidate on the CPU when a probe convolution under its autocast dtype
 #: runs this many times slower than in fp32: an emulated dtype (fp16 on most CPUs, bf16 on some) would cost the
-#: first request tens of seconds at 256 px (one BicycleGAN request: 48 s in fp16 against 0.75 s in fp32).
+#: first request tens of seconds at 256 px (one request of four 256 px images here: 48 s in fp16, 0.75 s in fp32).
 SLOW_HALF_FACTOR = 4.0
 
 

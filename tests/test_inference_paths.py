@@ -203,7 +203,7 @@ def test_fp32_always_qualifies_and_a_failing_candidate_is_skipped(monkeypatch):
 
 def test_a_half_dtype_emulated_on_this_cpu_is_not_timed(monkeypatch):
     """With the real timer, a half dtype whose probe convolution is far slower than fp32 is rejected before its
-    first call (an emulated fp16 cost one 256 px BicycleGAN request 48 s); the probe's verdict is faked here so
+    first call (an emulated fp16 cost one 256 px request 48 s); the probe's verdict is faked here so
     that the test does not depend on this CPU."""
     monkeypatch.setattr(inference_paths, "half_probe_ratio",
                         lambda dtype: 50.0 if dtype == torch.float16 else 0.5)

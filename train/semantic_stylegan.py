@@ -68,14 +68,16 @@ OFFICIAL_EMA_DECAY = 0.5 ** (32 / (10 * 1000))
 LOCKED_ARGS = ("data", "domains", "classes", "n_train", "n_val", "data_seed", "mirror", "image_size", "style_dim",
                "n_mlp", "channel_multiplier", "channel_base", "channel_max", "local_layers", "base_layers",
                "depth_layers", "local_channel", "coarse_channel", "coarse_size", "min_feat_size", "residual_refine",
-               "detach_texture", "depth_prior", "transparent_dims", "r1_img", "r1_seg", "lambda_mask", "path_regularize",
+               "detach_texture", "depth_prior", "transparent_dims", "r1_img", "r1_seg", "lambda_mask",
+               "path_regularize",
                "path_batch_shrink", "d_reg_every", "g_reg_every", "mixing", "lr", "ema_decay")
 LOSS_KEYS = ("G/loss", "G/mask", "D/loss_fake", "D/loss_real", "D/r1_img", "D/r1_seg", "G/path", "path_length",
              "scores/real", "scores/fake")
 THUMB = _stylegan_train.THUMB  # side of the colour thumbnails the Fréchet figure compares
 __all__ = ["LOSS_KEYS", "FAMILY", "SemanticStyleGANFamily", "MaskPool", "TrainGenerator", "build_parser",
            "parse_args", "train", "publish_run", "main", "load_pools", "sample_batch", "real_mask_input",
-           "train_step", "seed_grid", "evaluate", "frechet_distance", "model_config", "lazy_ratio", "class_areas", "init_depth_prior"]
+           "train_step", "seed_grid", "evaluate", "frechet_distance", "model_config", "lazy_ratio", "class_areas",
+           "init_depth_prior"]
 
 
 # =============================================================================================

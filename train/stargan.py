@@ -50,8 +50,8 @@ SYNTHFACES_VAL_SEED_OFFSET = 1_000_003
 SYNTHFACES_DATA2_SEED_OFFSET = 17  # the second (domains) dataset draws other faces than the first
 LOCKED_ARGS = ("data", "data2", "selected_attrs", "exclusive", "domains2", "n_train", "data_seed", "crop_size",
                "hflip", "image_size", "g_conv_dim", "d_conv_dim", "g_repeat_num", "d_repeat_num", "lambda_cls",
-               "lambda_rec", "lambda_gp", "lambda_id", "lambda_cls_jac", "n_critic", "g_lr", "d_lr", "beta1", "beta2", "lr_decay",
-               "lr_update_step", "ema_beta")
+               "lambda_rec", "lambda_gp", "lambda_id", "lambda_cls_jac", "n_critic", "g_lr", "d_lr", "beta1", "beta2",
+               "lr_decay", "lr_update_step", "ema_beta")
 LOSS_KEYS = ("D/loss_real", "D/loss_fake", "D/loss_cls", "D/loss_gp", "G/loss_fake", "G/loss_rec", "G/loss_cls",
              "G/loss_id", "D/cls_jac")
 __all__ = ["LOSS_KEYS", "FAMILY", "StarGANFamily", "LabelPool", "build_parser", "parse_args", "train", "publish_run",
@@ -713,7 +713,8 @@ class StarGANFamily(loop.Family):
                    "helps a short run keep what an edit should not change)" if getattr(args, "lambda_id", 0) else "")
                 + (f", and a penalty on the classifier's input Jacobian on real images ||d logits / dx||^2 "
                    f"(lambda_cls_jac={args.lambda_cls_jac}; not in the paper: it keeps the generator from flipping "
-                   "the classifier with changes that do not show the attribute)" if getattr(args, "lambda_cls_jac", 0) else "")
+                   "the classifier with changes that do not show the attribute)"
+                   if getattr(args, "lambda_cls_jac", 0) else "")
                 + f"; one generator update per {args.n_critic} critic updates"
                 + ("; joint mode: every iteration trains on each dataset in turn with the mask vector"
                    if joint else ""),
