@@ -505,9 +505,9 @@ def _select(model: "HubModel", state: InferenceState, key: Hashable, fn: Callabl
         if name == "fp32":
             continue
         path = PATHS.get(name)
-        if (time_it is default_timer and device.type == "cpu" and path is not None and path.half
-                and half_probe_ratio(path.compute_dtype) > SLOW_HALF_FACTOR):  # a replaced timer: no probe
-            ratio = half_probe_ratio(path.compute_dtype)
+        probed = time_it is default_timer and device.type == "cpu" and path is not None and path.half
+        ratio = half_probe_ratio(path.compute_dtype) if probed else 0.0  # a replaced timer: no probe
+        if ratio > SLOW_HALF_FACTOR:
             measured[name] = {"rejected": f"a probe convolution runs {ratio:.0f}x slower in "
                                           f"{str(path.compute_dtype).replace('torch.', '')} than in fp32 here"}
             continue

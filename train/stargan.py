@@ -294,9 +294,10 @@ def train_step(G: nn.Module, D: nn.Module, optims: Mapping[str, torch.optim.Opti
         x_in = x_real.detach().requires_grad_(True) if lambda_jac > 0 else x_real
         out_src, out_cls = D(x_in)
         d_loss_real = -torch.mean(out_src)
-        d_loss_cls = classification_loss(cond.logits(out_cls).float(), label_org, cond.kind)
+        logits_real = cond.logits(out_cls).float()
+        d_loss_cls = classification_loss(logits_real, label_org, cond.kind)
         if lambda_jac > 0:  # not in the paper (default 0): see classifier_jacobian_penalty
-            d_loss_jac = classifier_jacobian_penalty(cond.logits(out_cls).float(), x_in, g)
+            d_loss_jac = classifier_jacobian_penalty(logits_real, x_in, g)
         with torch.no_grad():  # the official code keeps this graph and discards it: same numbers, less memory
             x_fake = G(x_real, c_trg)
         out_src, _ = D(x_fake)
