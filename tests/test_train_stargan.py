@@ -189,6 +189,7 @@ def test_bad_arguments_give_clear_errors(tmp_path, capsys):
         (["--domains2", "cat", "dog"], "give --data2 too"),
         (["--exclusive", "glasses", "wings"], "not among --selected-attrs"),
         (["--n-critic", "0"], "--n-critic must be >= 1"),
+        (["--instance-noise", "-1"], "--instance-noise is a standard deviation on the [-1, 1] image range"),
     ]
     for argv, message in cases:
         with pytest.raises(SystemExit):
@@ -321,3 +322,62 @@ def test_the_classifier_jacobian_option_trains_logs_and_resumes(tmp_path):
     run(tmp_path / "plain", "--steps", "4", *opts[:-2])  # the option changes the weights it trains
     c, _ = ckpt(tmp_path / "plain")
     assert not torch.equal(a["module.discriminator.main.0.weight"], c["module.discriminator.main.0.weight"])
+
+
+class _PlainAccelerator:
+    """Just what train_step asks of accelerate's Accelerator on one CPU process."""
+
+    def autocast(self):
+        import contextlib
+        return contextlib.nullcontext()
+
+    def backward(self, loss: torch.Tensor) -> None:
+        loss.backward()
+
+
+def _critic_inputs(instance_noise: float) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, float]]:
+    from hubmodels.stargan.networks import Discriminator, Generator
+
+    torch.manual_seed(0)
+    G, D = Generator(conv_dim=8, c_dim=2, repeat_num=1), Discriminator(image_size=16, conv_dim=8, c_dim=2,
+                                                                         repeat_num=2)
+    seen: list[torch.Tensor] = []
+    D.register_forward_pre_hook(lambda _m, inputs: seen.append(inputs[0].detach().clone()))
+    optims = {"generator": torch.optim.Adam(G.parameters()), "discriminator": torch.optim.Adam(D.parameters())}
+    x = torch.rand(4, 3, 16, 16) * 2 - 1
+    labels = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
+    pool = sg.LabelPool(images=x, dataset=None, labels=labels, names=["a", "b"], kind="multi", name="t")
+    cond = sg.Condition(k=0, c_dim=2, c2_dim=0, kind="multi", names=["a", "b"])
+    args = argparse.Namespace(lambda_cls=1.0, lambda_rec=10.0, lambda_gp=10.0, lambda_id=0.0, lambda_cls_jac=0.0,
+                              instance_noise=instance_noise)
+    losses = sg.train_step(G, D, optims, _PlainAccelerator(), x, labels, pool, cond,
+                           torch.Generator().manual_seed(1), args, update_g=True)
+    return x, seen, losses
+
+
+def test_instance_noise_reaches_every_image_the_critic_sees():
+    """With --instance-noise the critic's real image, translated image (critic and generator updates alike) all
+    carry noise of that standard deviation; at 0 the critic sees the real image itself, as the official code."""
+    x, seen, losses = _critic_inputs(0.0)
+    assert torch.equal(seen[0], x) and all(math.isfinite(v) for v in losses.values())
+    x, seen, losses = _critic_inputs(0.3)
+    assert len(seen) == 4  # real, translated, interpolated (critic update); translated (generator update)
+    assert abs((seen[0] - x).std().item() - 0.3) < 0.03
+    assert all(math.isfinite(v) for v in losses.values())
+    _, plain, _ = _critic_inputs(0.0)
+    # the translations differ only by the noise on top of the same generator output (same seed, same weights)
+    assert abs((seen[1] - plain[1]).std().item() - 0.3) < 0.03
+    assert abs((seen[3] - plain[3]).std().item() - 0.3) < 0.05
+
+
+def test_the_instance_noise_option_resumes_exactly_and_is_checked(tmp_path):
+    opts = ["--sample-every", "100", "--ckpt-every", "2", "--instance-noise", "0.2"]
+    run(tmp_path / "straight", "--steps", "4", *opts)
+    run(tmp_path / "split", "--steps", "2", *opts)
+    run(tmp_path / "split", "--steps", "4", "--resume", *opts)
+    a, _ = ckpt(tmp_path / "straight")
+    b, _ = ckpt(tmp_path / "split")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    with pytest.raises(SystemExit, match="--instance-noise"):
+        run(tmp_path / "split", "--steps", "5", "--resume", *opts[:-1], "0.1")

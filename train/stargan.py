@@ -50,7 +50,7 @@ SYNTHFACES_VAL_SEED_OFFSET = 1_000_003
 SYNTHFACES_DATA2_SEED_OFFSET = 17  # the second (domains) dataset draws other faces than the first
 LOCKED_ARGS = ("data", "data2", "selected_attrs", "exclusive", "domains2", "n_train", "data_seed", "crop_size",
                "hflip", "image_size", "g_conv_dim", "d_conv_dim", "g_repeat_num", "d_repeat_num", "lambda_cls",
-               "lambda_rec", "lambda_gp", "lambda_id", "lambda_cls_jac", "n_critic", "g_lr", "d_lr", "beta1", "beta2",
+               "lambda_rec", "lambda_gp", "lambda_id", "lambda_cls_jac", "instance_noise", "n_critic", "g_lr", "d_lr", "beta1", "beta2",
                "lr_decay", "lr_update_step", "ema_beta")
 LOSS_KEYS = ("D/loss_real", "D/loss_fake", "D/loss_cls", "D/loss_gp", "G/loss_fake", "G/loss_rec", "G/loss_cls",
              "G/loss_id", "D/cls_jac")
@@ -288,10 +288,21 @@ def train_step(G: nn.Module, D: nn.Module, optims: Mapping[str, torch.optim.Opti
         accelerator.backward(loss)
         optims[name].step()
 
+    # Not in the paper (default 0): the critic sees every image, real or translated, through the same Gaussian
+    # noise, so fine texture that is drowned by it cannot decide a class; a translation has to draw the attribute
+    # at a scale the noise leaves visible instead of flipping the classifier with a faint pattern.
+    sigma = getattr(args, "instance_noise", 0.0)
+
+    def noisy(x: Tensor) -> Tensor:
+        if sigma <= 0:
+            return x
+        return x + sigma * torch.randn(x.shape, generator=g).to(device=x.device, dtype=x.dtype)
+
     # 2. the discriminator
     lambda_jac = getattr(args, "lambda_cls_jac", 0.0)
     with accelerator.autocast():
-        x_in = x_real.detach().requires_grad_(True) if lambda_jac > 0 else x_real
+        x_seen = noisy(x_real)
+        x_in = x_seen.detach().requires_grad_(True) if lambda_jac > 0 else x_seen
         out_src, out_cls = D(x_in)
         d_loss_real = -torch.mean(out_src)
         logits_real = cond.logits(out_cls).float()
@@ -299,10 +310,10 @@ def train_step(G: nn.Module, D: nn.Module, optims: Mapping[str, torch.optim.Opti
         if lambda_jac > 0:  # not in the paper (default 0): see classifier_jacobian_penalty
             d_loss_jac = classifier_jacobian_penalty(logits_real, x_in, g)
         with torch.no_grad():  # the official code keeps this graph and discards it: same numbers, less memory
-            x_fake = G(x_real, c_trg)
+            x_fake = noisy(G(x_real, c_trg))
         out_src, _ = D(x_fake)
         d_loss_fake = torch.mean(out_src)
-        x_hat = (alpha * x_real + (1 - alpha) * x_fake).requires_grad_(True)
+        x_hat = (alpha * x_seen.detach() + (1 - alpha) * x_fake).requires_grad_(True)
         out_src, _ = D(x_hat)
         d_loss_gp = gradient_penalty(out_src.float(), x_hat)
         d_loss = d_loss_real + d_loss_fake + args.lambda_cls * d_loss_cls + args.lambda_gp * d_loss_gp
@@ -318,7 +329,7 @@ def train_step(G: nn.Module, D: nn.Module, optims: Mapping[str, torch.optim.Opti
     if update_g:
         with accelerator.autocast():
             x_fake = G(x_real, c_trg)
-            out_src, out_cls = D(x_fake)
+            out_src, out_cls = D(noisy(x_fake))
             g_loss_fake = -torch.mean(out_src)
             g_loss_cls = classification_loss(cond.logits(out_cls).float(), label_trg, cond.kind)
             x_reconst = G(x_fake, c_org)
@@ -495,6 +506,10 @@ class StarGANFamily(loop.Family):
                        help="weight of the squared Frobenius norm of the classifier's input Jacobian on real images "
                             "(not in the paper or the official code; 0 = off): keeps the generator from flipping "
                             "the classifier with changes a person does not see")
+        o.add_argument("--instance-noise", type=float, default=0.0, metavar="SIGMA",
+                       help="standard deviation of Gaussian noise added to every image the critic sees, real or "
+                            "translated (not in the paper or the official code; 0 = off; images span [-1, 1]): a "
+                            "faint pattern cannot flip the classifier, so an edit has to draw the attribute")
         o.add_argument("--n-critic", type=int, default=5, help="discriminator updates per generator update")
         o.add_argument("--g-lr", type=float, default=1e-4)
         o.add_argument("--d-lr", type=float, default=1e-4)
@@ -528,6 +543,9 @@ class StarGANFamily(loop.Family):
             error(f"--g-repeat-num must be >= 0, got {args.g_repeat_num}")
         if not 0.0 <= args.ema_beta < 1.0:
             error(f"--ema-beta must be in [0, 1), got {args.ema_beta}")
+        if not 0.0 <= args.instance_noise < 2.0:
+            error(f"--instance-noise is a standard deviation on the [-1, 1] image range: it must be in [0, 2), "
+                  f"got {args.instance_noise}")
         if args.data == SYNTHFACES:
             attrs = args.selected_attrs or list(ATTRIBUTES)
             bad = [a for a in attrs if a not in ATTRIBUTES]
@@ -716,6 +734,9 @@ class StarGANFamily(loop.Family):
                    f"(lambda_cls_jac={args.lambda_cls_jac}; not in the paper: it keeps the generator from flipping "
                    "the classifier with changes that do not show the attribute)"
                    if getattr(args, "lambda_cls_jac", 0) else "")
+                + (f"; the critic sees every image through Gaussian noise of standard deviation "
+                   f"{args.instance_noise} (not in the paper: a faint pattern cannot flip its classifier)"
+                   if getattr(args, "instance_noise", 0) else "")
                 + f"; one generator update per {args.n_critic} critic updates"
                 + ("; joint mode: every iteration trains on each dataset in turn with the mask vector"
                    if joint else ""),
@@ -732,6 +753,7 @@ class StarGANFamily(loop.Family):
                 "lambdas": f"cls {args.lambda_cls}, rec {args.lambda_rec}, gp {args.lambda_gp}"
                            + (f", id {args.lambda_id}" if getattr(args, "lambda_id", 0) else "")
                            + (f", cls_jac {args.lambda_cls_jac}" if getattr(args, "lambda_cls_jac", 0) else "")
+                           + (f"; instance noise {args.instance_noise}" if getattr(args, "instance_noise", 0) else "")
                            + f"; n_critic {args.n_critic}",
             },
         )
