@@ -8,7 +8,8 @@ and chooses on this machine, printed, and ``auto-compile`` with the ``torch.comp
 throughput at the large batch, peak memory, GFLOP per image (counted by torch's FlopCounterMode), achieved
 GFLOP/s and its fraction of a plain fp32 and bf16 matmul measured in the same run, and the PSNR of the output
 against fp32. ``--official DIR`` also times the official implementation from a local checkout on the same
-weights, checks the outputs agree, and prints our speed-up.
+weights, checks the outputs agree, and prints our speed-up. All contenders of a path are built first, warmed,
+then timed in rounds (one call of each per round), so the machine's drifts fall on every one of them alike.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -111,12 +112,22 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+# Untimed calls go on until this long has passed (after the ``warmup`` calls): one call is not enough on a CPU.
+# Measured on a 2-core EPYC: with a single warm-up call, whichever of ours and the official code ran first read
+# 5-11% slower (the same generator, 272 ms timed first vs 250 ms second), so the order decided the ratio.
+WARM_SECONDS = 1.0
+
+
 def time_fn(fn: Callable[[], Any], device: torch.device, *, runs: int, warmup: int = 1,
-            max_seconds: float = 120.0) -> list[float]:
-    """Seconds per call: ``warmup`` untimed calls, then ``runs`` timed (fewer if they exceed max_seconds)."""
-    for _ in range(warmup):
+            max_seconds: float = 120.0, warm_seconds: float = WARM_SECONDS) -> list[float]:
+    """Seconds per call: at least ``warmup`` untimed calls and ``warm_seconds`` of them (so that every
+    contender is timed warm, whatever ran before it), then ``runs`` timed (fewer if they exceed max_seconds)."""
+    warm_start = time.perf_counter()
+    done = 0
+    while done < warmup or time.perf_counter() - warm_start < warm_seconds:
         fn()
-    _sync(device)
+        _sync(device)
+        done += 1
     times: list[float] = []
     budget_start = time.perf_counter()
     for _ in range(runs):
@@ -150,9 +161,34 @@ def prepare_model(case: BenchCase, mode: str, device: torch.device):
     return model.optimize_for_inference(mode)
 
 
+def time_interleaved(fns: Sequence[Callable[[], Any]], device: torch.device, *, runs: int,
+                     warmups: Sequence[int], max_seconds: float = 240.0,
+                     warm_seconds: float = WARM_SECONDS) -> list[list[float]]:
+    """Seconds per call of each of ``fns``, timed in rounds (one call of each per round, after each one's
+    warm-up): a drift of the machine's speed (another tenant, clock changes) then falls on every contender
+    alike instead of on whichever was timed while it happened. Fewer rounds if they exceed max_seconds."""
+    for fn, warmup in zip(fns, warmups):
+        time_fn(fn, device, runs=0, warmup=warmup, warm_seconds=warm_seconds)
+    times: list[list[float]] = [[] for _ in fns]
+    budget_start = time.perf_counter()
+    for _ in range(runs):
+        for fn, out in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            out.append(time.perf_counter() - start)
+        if time.perf_counter() - budget_start > max_seconds:
+            break
+    return times
+
+
 def run_case(case: BenchCase, modes: list[str], device: torch.device, *, batch: int, runs: int,
              peaks: dict[str, float], official_dir: Path | None, log: Callable[[str], None]) -> list[Row]:
+    """Every mode (and the official code) built and checked first, then timed together in rounds."""
     rows: list[Row] = []
+    calls: list[Callable[[dict], torch.Tensor]] = []
+    inputs: list[Callable[[int], dict]] = []
+    warmups: list[int] = []
     reference: torch.Tensor | None = None
     gflop = math.nan
     for mode in modes:
@@ -163,7 +199,7 @@ def run_case(case: BenchCase, modes: list[str], device: torch.device, *, batch: 
             continue
         x1 = case.make_inputs(model, 1)
 
-        def call(inputs: dict) -> torch.Tensor:
+        def call(inputs: dict, model=model) -> torch.Tensor:
             # the whole case is one inference call: "auto" measures and chooses per (case, batch)
             key = ("bench", case.name, next(iter(inputs.values())).shape[0])
             with torch.inference_mode(), model.autocast():
@@ -186,63 +222,68 @@ def run_case(case: BenchCase, modes: list[str], device: torch.device, *, batch: 
             row.psnr_vs_fp32 = psnr(out1.cpu(), reference.cpu())
             row.max_abs_err_vs_fp32 = (out1.cpu() - reference.cpu()).abs().max().item()
         row.gflop_per_image = gflop
-        warmup = 3 if mode == "compile" else 1  # recompiles per new shape must not land in the timings
-        t1 = time_fn(lambda: call(x1), device, runs=runs, warmup=warmup)
-        row.latency_ms = statistics.median(t1) * 1e3
-        if batch > 1:
-            xb = case.make_inputs(model, batch)
-            with PeakMemory(device) as mem:
-                tb = time_fn(lambda: call(xb), device, runs=max(1, runs // 2), warmup=warmup)
-            row.batch = batch
-            row.throughput = batch / statistics.median(tb)
-        else:
-            with PeakMemory(device) as mem:
-                call(x1)
-            row.batch = 1
-            row.throughput = 1e3 / row.latency_ms
-        row.peak_mem_mb = mem.peak_mb
-        row.achieved_gflops = gflop * row.throughput
-        row.frac_fp32_peak = row.achieved_gflops / peaks["fp32"]
-        row.frac_bf16_peak = row.achieved_gflops / peaks["bf16"]
         rows.append(row)
-        log(format_row(row))
-        del model
+        calls.append(call)
+        inputs.append(lambda n, model=model: case.make_inputs(model, n))
+        warmups.append(3 if mode == "compile" else 1)  # recompiles per new shape must not land in the timings
+    official_row: Row | None = None
     if official_dir is not None and case.official is not None:
         model = prepare_model(case, "fp32", device)
         official = case.official(model, official_dir)
         x1 = case.make_inputs(model, 1)
         with torch.no_grad():
             out = official(x1).float()
-        row = Row(case.name, "official-fp32", str(device), "float32")
-        row.max_abs_err_vs_fp32 = (out.cpu() - reference.cpu()).abs().max().item() if reference is not None else math.nan
-        row.psnr_vs_fp32 = psnr(out.cpu(), reference.cpu()) if reference is not None else math.nan
+        official_row = Row(case.name, "official-fp32", str(device), "float32")
+        official_row.max_abs_err_vs_fp32 = ((out.cpu() - reference.cpu()).abs().max().item()
+                                            if reference is not None else math.nan)
+        official_row.psnr_vs_fp32 = psnr(out.cpu(), reference.cpu()) if reference is not None else math.nan
 
         def call_official(inputs: dict) -> torch.Tensor:
             with torch.no_grad():
                 return official(inputs)
 
-        row.gflop_per_image = count_gflop(lambda: call_official(x1))  # its own FLOPs: ours skip some
-        row.latency_ms = statistics.median(time_fn(lambda: call_official(x1), device, runs=runs)) * 1e3
-        if batch > 1:
-            xb = case.make_inputs(model, batch)
-            with PeakMemory(device) as mem:
-                tb = time_fn(lambda: call_official(xb), device, runs=max(1, runs // 2))
-            row.batch, row.throughput = batch, batch / statistics.median(tb)
-            row.peak_mem_mb = mem.peak_mb
-        else:
+        official_row.gflop_per_image = count_gflop(lambda: call_official(x1))  # its own FLOPs: ours skip some
+        rows.append(official_row)
+        calls.append(call_official)
+        inputs.append(lambda n, model=model: case.make_inputs(model, n))
+        warmups.append(1)
+    if not rows:
+        return rows
+
+    ones = [make(1) for make in inputs]
+    many = [make(batch) for make in inputs] if batch > 1 else ones
+    for row, c, x in zip(rows, calls, many):  # the first call at this size: what serving it takes at peak
+        with PeakMemory(device) as mem:
+            c(x)
+        row.peak_mem_mb = mem.peak_mb
+    lat = time_interleaved([lambda c=c, x=x: c(x) for c, x in zip(calls, ones)], device, runs=runs,
+                           warmups=warmups)
+    for row, t in zip(rows, lat):
+        row.latency_ms = statistics.median(t) * 1e3
+    if batch > 1:
+        thr = time_interleaved([lambda c=c, x=x: c(x) for c, x in zip(calls, many)], device,
+                               runs=max(1, runs // 2), warmups=warmups)
+        for row, t in zip(rows, thr):
+            row.batch, row.throughput = batch, batch / statistics.median(t)
+    else:
+        for row in rows:
             row.batch, row.throughput = 1, 1e3 / row.latency_ms
+    for row in rows:
         row.achieved_gflops = row.gflop_per_image * row.throughput
         row.frac_fp32_peak = row.achieved_gflops / peaks["fp32"]
         row.frac_bf16_peak = row.achieved_gflops / peaks["bf16"]
-        for r in rows:
-            r.speedup_vs_official = row.latency_ms / r.latency_ms
-            r.extra["throughput_speedup_vs_official"] = r.throughput / row.throughput
-        rows.append(row)
+    ours = rows[:-1] if official_row is not None else rows
+    if official_row is not None:
+        for r in ours:
+            r.speedup_vs_official = official_row.latency_ms / r.latency_ms
+            r.extra["throughput_speedup_vs_official"] = r.throughput / official_row.throughput
+    for row in rows:
         log(format_row(row))
-        log(f"  {case.name}: official vs ours max abs err {row.max_abs_err_vs_fp32:.2e}; speed-up at batch 1: "
-            + ", ".join(f"{r.mode} {r.speedup_vs_official:.2f}x" for r in rows[:-1])
+    if official_row is not None:
+        log(f"  {case.name}: official vs ours max abs err {official_row.max_abs_err_vs_fp32:.2e}; speed-up at "
+            "batch 1: " + ", ".join(f"{r.mode} {r.speedup_vs_official:.2f}x" for r in ours)
             + (f"; at batch {batch}: " + ", ".join(f"{r.mode} {r.extra['throughput_speedup_vs_official']:.2f}x"
-                                                     for r in rows[:-1]) if batch > 1 else ""))
+                                                     for r in ours) if batch > 1 else ""))
     return rows
 
 

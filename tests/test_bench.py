@@ -76,3 +76,20 @@ def test_official_side_by_side_agrees(tmp_path):
     rows = {r["mode"]: r for r in json.loads(out.read_text())["rows"]}
     assert rows["official-fp32"]["max_abs_err_vs_fp32"] < 1e-3
     assert rows["fp32"]["speedup_vs_official"] > 0
+
+
+def test_contenders_are_timed_in_rounds_after_a_warm_up():
+    """Each contender is warmed (at least its warm-up calls and warm_seconds), then the timed calls alternate, so a
+    slow spell of the machine lands on every contender, not on whichever was being timed."""
+    import torch
+
+    from hubmodels.bench import time_interleaved
+
+    order: list[str] = []
+    fns = [lambda: order.append("a"), lambda: order.append("b")]
+    times = time_interleaved(fns, torch.device("cpu"), runs=3, warmups=[2, 1], warm_seconds=0.0)
+    assert order == ["a", "a", "b", "a", "b", "a", "b", "a", "b"]
+    assert [len(t) for t in times] == [3, 3] and all(x >= 0 for t in times for x in t)
+    order.clear()
+    time_interleaved(fns[:1], torch.device("cpu"), runs=0, warmups=[1], warm_seconds=0.05)
+    assert len(order) > 1  # kept calling until the warm-up time had passed

@@ -187,3 +187,18 @@ def test_every_inference_path_against_fp32(faces):
         assert psnr(out, ref) > floor, path
     model.optimize_for_inference(None)
     assert torch.equal(model.sample(faces[0].edges, num_samples=2, seed=0, output="tensor"), ref)
+
+
+def test_generate_chunks_by_pixels_on_a_cpu_with_the_same_answer(model):
+    """On a CPU the default chunk holds CPU_CHUNK_PIXELS (4 images of 256 px, 64 of 64 px); any chunk size gives
+    the same images (instance norm is per image), and a bad one is refused with what is accepted."""
+    from hubmodels.bicyclegan.inference import CPU_CHUNK_PIXELS
+
+    assert CPU_CHUNK_PIXELS // (64 * 64) == 64
+    torch.manual_seed(0)
+    x, z = torch.rand(5, 1, 64, 64) * 2 - 1, torch.randn(5, model.nz)
+    whole = model.generate(x, z)
+    for size in (1, 2, 5):
+        torch.testing.assert_close(model.generate(x, z, batch_size=size), whole, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="batch_size must be an integer from 1"):
+        model.generate(x, z, batch_size=0)

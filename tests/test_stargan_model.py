@@ -294,3 +294,19 @@ def test_official_side_by_side_agrees(tmp_path: Path) -> None:
                  "--official", OFFICIAL, "--json", str(out)]) == 0
     rows = json.loads(out.read_text())["rows"]
     assert all(r["max_abs_err_vs_fp32"] < 1e-4 for r in rows if r["mode"] == "official-fp32")
+
+
+def test_generate_chunks_by_pixels_on_a_cpu_with_the_same_answer():
+    """On a CPU the default chunk holds CPU_CHUNK_PIXELS (2 images of 128 px, 8 of 64 px); any chunk size gives the
+    same images (instance norm is per image), and a bad one is refused with what is accepted."""
+    from hubmodels.stargan.inference import CPU_CHUNK_PIXELS
+
+    assert CPU_CHUNK_PIXELS // (64 * 64) == 8
+    torch.manual_seed(0)
+    model = StarGAN(image_size=32, conv_dim=8, repeat_num=1, d_conv_dim=8, d_repeat_num=2).eval()
+    x, c = torch.rand(5, 3, 32, 32) * 2 - 1, torch.rand(5, model.label_dim).round()
+    whole = model.generate(x, c)
+    for size in (1, 2, 5):
+        torch.testing.assert_close(model.generate(x, c, batch_size=size), whole, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        model.generate(x, c, batch_size=0)

@@ -37,6 +37,10 @@ from .edges import photo_to_edges
 __all__ = ["BicycleGANInference", "MAX_SAMPLES", "check_count", "reparameterize"]
 
 MAX_SAMPLES = 64  # per input image; beyond this a request is almost certainly a mistake
+# Images per forward pass on a CPU, as pixels: the U-Net's full-resolution activations of larger chunks leave the
+# caches. Measured on a 2-core EPYC, one thread, 16 edges2shoes images at 256 px: chunks of 16 took 3.1-3.2 s,
+# of 4 2.7-2.9 s, of 2 2.65-2.85 s, of 1 3.0-3.1 s.
+CPU_CHUNK_PIXELS = 4 * 256 * 256
 
 
 def _is_batch(images: Any) -> bool:
@@ -175,9 +179,15 @@ class BicycleGANInference:
 
     # ---- generation on tensors -------------------------------------------------------------------
 
-    def generate(self, x: Tensor, z: Tensor | None = None, *, batch_size: int = 16) -> Tensor:
-        """``G(x[i], z[i])`` for inputs in [-1, 1] (one code for all when ``z`` has one row). Float32 out."""
+    def generate(self, x: Tensor, z: Tensor | None = None, *, batch_size: int | None = None) -> Tensor:
+        """``G(x[i], z[i])`` for inputs in [-1, 1] (one code for all when ``z`` has one row). Float32 out.
+
+        ``batch_size``: images per forward pass (default: 16 on a GPU; on a CPU as many as make
+        ``4 * 256 * 256`` pixels, see ``CPU_CHUNK_PIXELS``)."""
         n = x.shape[0]
+        if batch_size is None:
+            batch_size = 16 if self.device.type != "cpu" else max(1, CPU_CHUNK_PIXELS // (x.shape[-2] * x.shape[-1]))
+        check_count("batch_size", batch_size, 1, 1 << 30)
         if self.nz > 0:
             if z is None:
                 raise ValueError(f"this model takes a latent code per image: z of shape ({n}, {self.nz})")

@@ -37,6 +37,10 @@ from .configs import PREPROCESS
 __all__ = ["StarGANInference", "KEEP"]
 
 KEEP = "model"  # crop_size=KEEP: the model's own crop
+# Images per generator pass on a CPU, as pixels: the full-resolution activations of larger chunks leave the caches.
+# Measured on a 2-core EPYC, one thread, 20 images of the CelebA 128 px generator: chunks of 20 took 4.95-5.14 s,
+# of 16 4.69-4.78, of 8 4.47-4.58, of 4 4.35-4.41, of 2 4.21-4.24.
+CPU_CHUNK_PIXELS = 2 * 128 * 128
 
 
 def _is_batch(images: Any) -> bool:
@@ -291,8 +295,15 @@ class StarGANInference:
 
     # ---- the generator -----------------------------------------------------------------------------
 
-    def generate(self, x: Tensor, c: Tensor, *, batch_size: int = 16) -> Tensor:
-        """``G(x, c)`` on preprocessed images in chunks, float32 out. ``c``: (N, label_dim), see :meth:`condition`."""
+    def generate(self, x: Tensor, c: Tensor, *, batch_size: int | None = None) -> Tensor:
+        """``G(x, c)`` on preprocessed images in chunks, float32 out. ``c``: (N, label_dim), see :meth:`condition`.
+
+        ``batch_size``: images per forward pass (default: 16 on a GPU; on a CPU as many as make
+        ``2 * 128 * 128`` pixels, see ``CPU_CHUNK_PIXELS``)."""
+        if batch_size is None:
+            batch_size = 16 if self.device.type != "cpu" else max(1, CPU_CHUNK_PIXELS // (x.shape[-2] * x.shape[-1]))
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if x.dim() != 4 or x.size(1) != 3:
             raise ValueError(f"x must be (N, 3, H, W) images in [-1, 1], got shape {tuple(x.shape)}")
         if c.dim() != 2 or c.shape != (x.size(0), self.label_dim):
