@@ -231,3 +231,32 @@ def test_synthfaces_edit_ground_truth_and_metric():
 
     scores = synthfaces_edits(Identity(**SMALL).eval(), seed=9, n=4)
     assert all(v == 0 for v in scores.values()), scores
+
+
+def test_synthfaces_edit_metric_takes_any_frame_of_glasses():
+    """A model that makes exactly the re-render's change scores 1 on every edit and 0 elsewhere, and glasses put
+    on a face may have another frame than the one the face drew (nothing in the face says which)."""
+    from hubmodels.data.synthfaces import GLASSES_RGB, GLASSES_SHAPES, render_params, sample_params
+    from hubmodels.stargan.metrics import _to_tensor, synthfaces_edits, with_attributes
+
+    class Oracle(StarGAN):
+        faces = iter(range(1000))
+
+        def generate(self, x, c, *, batch_size=16):
+            p = sample_params(9, next(self.faces))
+            outs = []
+            for row in c.tolist():
+                want = dict(zip(self.attributes, map(int, row)))
+                change = {a: 1 for a in ("black_fur", "golden_fur", "brown_fur") if want[a] and p["fur"] not in a}
+                q = with_attributes(p, **change, glasses=want["glasses"], open_mouth=want["open_mouth"])
+                if want["glasses"] and not p["glasses"]:  # another frame than the face's own
+                    colour = GLASSES_RGB.index(tuple(p["glasses_rgb"]))
+                    q.update(glasses_rgb=list(GLASSES_RGB[colour - 1]),
+                             glasses_shape=GLASSES_SHAPES[1 - GLASSES_SHAPES.index(p["glasses_shape"])])
+                outs.append(_to_tensor(render_params(q, self.image_size).image))
+            return torch.stack(outs)
+
+    scores = synthfaces_edits(Oracle(**SMALL).eval(), seed=9, n=12)
+    assert {k for k in scores if k.startswith("edit_")} >= {"edit_glasses", "edit_open_mouth", "edit_golden_fur"}
+    for k, v in scores.items():
+        assert v == pytest.approx(1.0 if k.startswith("edit_") else 0.0, abs=1e-5), scores

@@ -53,9 +53,9 @@ from PIL import Image, ImageDraw
 from .layouts import pil_to_tensor
 
 __all__ = [
-    "DOMAINS", "ATTRIBUTES", "ATTRIBUTE_FILE_NAMES", "MASK_CLASSES", "MASK_PALETTE", "LAYOUTS",
-    "MIN_SIZE", "MAX_SIZE", "Face", "sample_params", "render_params", "render_face",
-    "colorize_mask", "SynthFaces", "benchmark", "export", "main",
+    "DOMAINS", "ATTRIBUTES", "ATTRIBUTE_FILE_NAMES", "MASK_CLASSES", "MASK_PALETTE", "LAYOUTS", "GLASSES_RGB",
+    "GLASSES_SHAPES", "MIN_SIZE", "MAX_SIZE", "Face", "sample_params", "render_params", "render_face", "colorize_mask",
+    "SynthFaces", "benchmark", "export", "main",
 ]
 
 DOMAINS: tuple[str, ...] = ("cat", "dog", "fox")
@@ -66,6 +66,10 @@ ATTRIBUTE_FILE_NAMES: dict[str, str] = {
     "black_fur": "Black_Fur", "golden_fur": "Golden_Fur", "brown_fur": "Brown_Fur",
     "glasses": "Eyeglasses", "open_mouth": "Mouth_Open",
 }
+# Every face draws a frame colour and shape, worn or not, so the glasses an edit adds are one of these.
+GLASSES_RGB: tuple[tuple[int, int, int], ...] = ((20, 20, 25), (120, 30, 30), (30, 60, 130), (200, 170, 60),
+                                                 (240, 240, 240))
+GLASSES_SHAPES: tuple[str, ...] = ("round", "square")
 MASK_CLASSES: tuple[str, ...] = ("background", "head", "ears", "eyes", "nose", "mouth", "markings", "glasses")
 MASK_PALETTE: tuple[tuple[int, int, int], ...] = (
     (0, 0, 0),        # background
@@ -199,8 +203,8 @@ def sample_params(seed: int, index: int, domain: str | None = None) -> dict:
     open_mouth = bool(rng.random() < 0.5)
     mouth = [f(-1, 1), f(-1, 1)]  # width and depth jitter
     glasses = bool(rng.random() < 0.35)
-    glasses_rgb = [[20, 20, 25], [120, 30, 30], [30, 60, 130], [200, 170, 60], [240, 240, 240]][int(rng.integers(5))]
-    glasses_shape = ("round", "square")[int(rng.integers(2))]
+    glasses_rgb = list(GLASSES_RGB[int(rng.integers(len(GLASSES_RGB)))])
+    glasses_shape = GLASSES_SHAPES[int(rng.integers(len(GLASSES_SHAPES)))]
 
     background = BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
     # Background brightness is pushed away from the fur's so the silhouette stays readable.
