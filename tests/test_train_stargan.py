@@ -325,7 +325,9 @@ def test_the_classifier_jacobian_option_trains_logs_and_resumes(tmp_path):
 
 
 class _PlainAccelerator:
-    """Just what train_step asks of accelerate's Accelerator on one CPU process."""
+    """Just what train_step and classifier_warmup ask of accelerate's Accelerator on one CPU process."""
+
+    process_index = 0
 
     def autocast(self):
         import contextlib
@@ -381,3 +383,49 @@ def test_the_instance_noise_option_resumes_exactly_and_is_checked(tmp_path):
         assert torch.equal(a[key], b[key]), key
     with pytest.raises(SystemExit, match="--instance-noise"):
         run(tmp_path / "split", "--steps", "5", "--resume", *opts[:-1], "0.1")
+
+
+def test_classifier_warmup_trains_the_critics_classifier_alone():
+    """--d-cls-warmup: the critic's classification loss on the real images falls, its real/fake output's weights
+    are left as they were (only the classifier's gradient reaches the shared trunk), and the generator is
+    untouched."""
+    from hubmodels.stargan.networks import Discriminator
+
+    torch.manual_seed(0)
+    D = Discriminator(image_size=16, conv_dim=8, c_dim=2, repeat_num=2)
+    x = torch.rand(8, 3, 16, 16) * 2 - 1
+    labels = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]] * 2)
+    x[labels[:, 0] == 1, 0] += 0.5  # attribute a: a redder image
+    pool = sg.LabelPool(images=x, dataset=None, labels=labels, names=["a", "b"], kind="multi", name="t")
+    args = argparse.Namespace(d_cls_warmup=60, seed=3, d_lr=1e-3, beta1=0.5, beta2=0.999, batch_size=4, hflip=True)
+
+    def cls_loss() -> float:
+        with torch.no_grad():
+            return sg.classification_loss(D(x)[1], labels, "multi").item()
+
+    before, src_head = cls_loss(), D.conv1.weight.detach().clone()
+    out = sg.classifier_warmup(D, [pool], _PlainAccelerator(), torch.device("cpu"), args, 2, 0)
+    assert cls_loss() < 0.5 * before and math.isfinite(out["D/warmup_cls"])
+    assert torch.equal(D.conv1.weight, src_head)
+    assert all(p.grad is None for p in D.parameters())
+
+
+def test_the_classifier_warmup_option_resumes_exactly_and_is_checked(tmp_path, capsys):
+    opts = ["--sample-every", "100", "--ckpt-every", "2", "--d-cls-warmup", "3"]
+    run(tmp_path / "straight", "--steps", "4", *opts)
+    run(tmp_path / "split", "--steps", "2", *opts)
+    run(tmp_path / "split", "--steps", "4", "--resume", *opts)
+    run(tmp_path / "plain", "--steps", "4", *opts[:-2])
+    a, _ = ckpt(tmp_path / "straight")
+    b, _ = ckpt(tmp_path / "split")
+    c, _ = ckpt(tmp_path / "plain")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert any(not torch.equal(a[k], c[k]) for k in a if "discriminator" in k)
+    first = json.loads((tmp_path / "straight" / "log.jsonl").read_text().splitlines()[0])
+    assert "D/warmup_cls" in json.dumps(first)
+    with pytest.raises(SystemExit, match="--d-cls-warmup"):
+        run(tmp_path / "split", "--steps", "5", "--resume", *opts[:-1], "4")
+    with pytest.raises(SystemExit):
+        run(tmp_path / "bad", "--steps", "2", "--d-cls-warmup", "-1")
+    assert "--d-cls-warmup is a number of batches, 0 (off) or more; got -1" in capsys.readouterr().err
