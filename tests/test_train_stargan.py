@@ -429,3 +429,18 @@ def test_the_classifier_warmup_option_resumes_exactly_and_is_checked(tmp_path, c
     with pytest.raises(SystemExit):
         run(tmp_path / "bad", "--steps", "2", "--d-cls-warmup", "-1")
     assert "--d-cls-warmup is a number of batches, 0 (off) or more; got -1" in capsys.readouterr().err
+
+
+def test_a_run_older_than_an_option_resumes_as_with_its_default(tmp_path, capsys):
+    """A checkpoint written before an option existed does not record it: the run trained as with its default, so
+    it resumes without the option, and refuses another value."""
+    run(tmp_path / "old", "--steps", "2", "--sample-every", "100", "--ckpt-every", "2")
+    for meta in (tmp_path / "old" / "checkpoints").glob("step-*.json"):
+        saved = json.loads(meta.read_text())
+        del saved["args"]["d_cls_warmup"], saved["args"]["instance_noise"]
+        meta.write_text(json.dumps(saved))
+    with pytest.raises(SystemExit):
+        run(tmp_path / "old", "--steps", "4", "--sample-every", "100", "--ckpt-every", "2", "--resume",
+            "--d-cls-warmup", "3")
+    run(tmp_path / "old", "--steps", "4", "--sample-every", "100", "--ckpt-every", "2", "--resume")
+    assert ckpt(tmp_path / "old")[1]["step"] == 4

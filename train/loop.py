@@ -272,12 +272,17 @@ def _option(key: str) -> str:
 
 
 def check_resume_args(args: argparse.Namespace, saved: Mapping[str, Any], given: set[str],
-                      locked: Sequence[str], from_checkpoint: Sequence[str] = ()) -> dict[str, Any]:
+                      locked: Sequence[str], from_checkpoint: Sequence[str] = (),
+                      defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Locked options must match the checkpoint's; ``from_checkpoint`` options not given are taken from it.
+
+    A locked option the checkpoint does not record was added after the run started, so the run trained as with
+    its default: ``defaults`` gives those (without them such a run could never be resumed).
 
     Returns those taken options whose value differs from the one the command line alone gives: the
     command that replays the run must pin them (see :func:`replay_command`).
     """
+    saved = {**{k: v for k, v in (defaults or {}).items() if k not in saved}, **saved}
     pinned = {}
     for key in from_checkpoint:
         if key not in given:
@@ -399,8 +404,10 @@ def train(family: Family, args: argparse.Namespace, argv: Sequence[str]) -> Path
     if args.resume:
         if latest > 0:
             resume = ckpt.load(latest)  # every process reads the file the main process chose
-            pinned = check_resume_args(args, resume[1]["args"], given_options(argv),
-                                       (*family.locked, *COMMON_LOCKED), family.from_checkpoint)
+            parser = build_parser(family)
+            locked = (*family.locked, *COMMON_LOCKED)
+            pinned = check_resume_args(args, resume[1]["args"], given_options(argv), locked,
+                                       family.from_checkpoint, {k: parser.get_default(k) for k in locked})
         else:
             log(f"--resume: no checkpoint in {ckpt.folder} yet, starting from step 0")
     start_step = int(resume[1]["step"]) if resume else 0
