@@ -48,6 +48,7 @@ SYNTHFACES_DOMAINS = "synthfaces-domains"
 # Held-out SynthFaces come from their own stream seed, so they never coincide with training faces.
 SYNTHFACES_VAL_SEED_OFFSET = 1_000_003
 SYNTHFACES_DATA2_SEED_OFFSET = 17  # the second (domains) dataset draws other faces than the first
+EDIT_FACES = 200  # held-out faces behind the card's edit_* figures
 LOCKED_ARGS = ("data", "data2", "selected_attrs", "exclusive", "domains2", "n_train", "data_seed", "crop_size",
                "hflip", "image_size", "g_conv_dim", "d_conv_dim", "g_repeat_num", "d_repeat_num", "lambda_cls",
                "lambda_rec", "lambda_gp", "lambda_id", "lambda_cls_jac", "instance_noise", "d_cls_warmup", "n_critic",
@@ -465,7 +466,9 @@ def evaluate(model, pools: Sequence[LabelPool], seed: int) -> dict[str, float]:
     if first.synthfaces is not None and first.kind == "multi":
         from hubmodels.stargan.metrics import synthfaces_edits
 
-        edits = synthfaces_edits(model, seed=first.synthfaces[0], n=min(len(first), 24))
+        # the held-out stream's first EDIT_FACES faces (the sample grid's are among them): 24 faces, as the
+        # grid, moved the glasses figure by +-0.1 from one draw to the next
+        edits = synthfaces_edits(model, seed=first.synthfaces[0], n=EDIT_FACES)
         metrics.update({k: v for k, v in edits.items() if k != "identity_l1"})
     return metrics
 
@@ -735,13 +738,14 @@ class StarGANFamily(loop.Family):
                  "D as the classifier); `cycle_l1`: |G(G(x, c_trg), c_org) - x|; `identity_l1`: |G(x, c_org) - x| "
                  "(images in [-1, 1])"]
         if synth:
-            notes.append("`edit_<attribute>`: each held-out face is rendered again with that attribute changed (the "
-                         "ground truth of the edit); the figure is how much of the needed change the translation "
-                         "made, the projection of its change (from the model's own rendering of the face, "
-                         "G(x, c_org)) on the needed change, inside the region where the two renders differ (1: the "
-                         "re-render's change, 0: none); fur colours are re-rendered at the middle of their range, so a "
-                         "right but different shade scores below 1. `rest_l1`: the mean change outside that region "
-                         "(what should not have changed)")
+            notes.append(f"`edit_<attribute>` ({EDIT_FACES} held-out faces): each face is rendered again with that "
+                         "attribute changed (the ground truth of the edit); the figure is how much of the needed "
+                         "change the translation made, the projection of its change (from the model's own rendering "
+                         "of the face, G(x, c_org)) on the needed change, inside the region where the two renders "
+                         "differ (1: the re-render's change, 0: none); fur colours are re-rendered at the middle of "
+                         "their range, so a right but different shade scores below 1; glasses put on a face are "
+                         "compared with the nearest of SynthFaces' ten frames (five colours, round or square). "
+                         "`rest_l1`: the mean change outside that region (what should not have changed)")
         verdict = _verdict(report.metrics, cfg["attributes"])
         dataset_names = [SYNTHFACES if synth else val[0].name] + (
             [SYNTHFACES_DOMAINS if args.data2 == SYNTHFACES_DOMAINS else val[1].name] if joint else [])
