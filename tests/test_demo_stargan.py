@@ -1,5 +1,6 @@
 """The StarGAN demo checkpoint in hub/ does what its model card says, on held-out SynthFaces faces: each
-single-attribute edit the card claims (a fur colour set; the mouth opened or closed, faintly) reads as its target
+single-attribute edit the card claims (a fur colour set; glasses put on or taken off and the mouth opened or
+closed, both faintly) reads as its target
 to the SynthFaces evaluator (hub/synthfaces-evaluator) and moves the image towards the face rendered again with
 that attribute changed; and what changes outside the edited region stays below the card's figure."""
 from __future__ import annotations
@@ -19,15 +20,15 @@ DEMO = ROOT / "hub" / "stargan-synthfaces"
 JUDGE = ROOT / "hub" / "synthfaces-evaluator"
 pytestmark = pytest.mark.skipif(not (DEMO / "model.safetensors").is_file() or not (JUDGE / "model.safetensors")
                                 .is_file(), reason=f"{DEMO} or {JUDGE} not published")
-# The edits the card says the model makes (it says it does not make the glasses edit: edit_glasses -0.05 here).
-ATTRIBUTES = ("black_fur", "golden_fur", "brown_fur", "open_mouth")
+# The edits the card says the model makes: the fur colours, and faintly the glasses and the mouth.
+ATTRIBUTES = ("black_fur", "golden_fur", "brown_fur", "glasses", "open_mouth")
 
 # Thresholds at about 80% of what the published checkpoint measures here (figures in the comments).
-# the evaluator reads the edited attribute as its target: 1.00, 0.92, 0.81, 0.78 (96 faces)
-THRESH_ACCURACY = {"black_fur": 0.80, "golden_fur": 0.73, "brown_fur": 0.65, "open_mouth": 0.62}
-# share of a re-render's change that the edit makes: 0.57, 0.46, 0.42, 0.17 (48 faces)
-THRESH_EDIT = {"black_fur": 0.46, "golden_fur": 0.37, "brown_fur": 0.34, "open_mouth": 0.13}
-THRESH_REST = 0.30  # mean change outside the edited region must stay below this: 0.24
+# the evaluator reads the edited attribute as its target: 0.95, 0.98, 0.83, 0.79, 0.72 (96 faces)
+THRESH_ACCURACY = {"black_fur": 0.76, "golden_fur": 0.78, "brown_fur": 0.66, "glasses": 0.63, "open_mouth": 0.57}
+# share of a re-render's change that the edit makes: 0.58, 0.36, 0.34, 0.14, 0.21 (48 faces)
+THRESH_EDIT = {"black_fur": 0.46, "golden_fur": 0.29, "brown_fur": 0.27, "glasses": 0.11, "open_mouth": 0.16}
+THRESH_REST = 0.27  # mean change outside the edited region must stay below this: 0.22
 
 
 @pytest.fixture(scope="module")
