@@ -235,7 +235,8 @@ def _free_port() -> int:
 
 def test_two_process_data_parallel_run(tmp_path):
     """torchrun starts the gloo process group Accelerator(cpu=True) joins; the gradient penalty's double backward
-    runs through DistributedDataParallel and the processes stay in lockstep (checked at every save)."""
+    runs through DistributedDataParallel and the processes stay in lockstep (checked at every save); the critic's
+    classifier warm-up, which leaves the real/fake head out of its loss, runs through it too."""
     import os
     import subprocess
     import sys
@@ -244,7 +245,7 @@ def test_two_process_data_parallel_run(tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
            "--master_port", str(_free_port()), "-m", "train.stargan", *TINY, "--steps", "2", "--ckpt-every", "2",
-           "--sample-every", "2", "--out", str(out)]
+           "--sample-every", "2", "--d-cls-warmup", "2", "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -367,10 +367,13 @@ def classifier_warmup(D: nn.Module, pools: Sequence[LabelPool], accelerator, dev
             x, labels = sample_batch(pool, args.batch_size, g, args.hflip)
             cond = Condition(k, c_dim, c2_dim, pool.kind, pool.names)
             with accelerator.autocast():
-                _, out_cls = D(x.to(device))
+                out_src, out_cls = D(x.to(device))
                 loss = classification_loss(cond.logits(out_cls).float(), labels.to(device), pool.kind)
             opt.zero_grad(set_to_none=True)
-            accelerator.backward(loss)
+            # the real/fake head joins the graph with weight 0: DistributedDataParallel needs a gradient for every
+            # parameter, and a zero one leaves that head exactly as it was (Adam's first step on a zero gradient
+            # is 0, and so is every later one)
+            accelerator.backward(loss + 0.0 * out_src.float().sum())
             opt.step()
     D.zero_grad(set_to_none=True)
     return {"D/warmup_cls": loss.item()}
