@@ -118,26 +118,16 @@ def _sync(device: torch.device) -> None:
 WARM_SECONDS = 1.0
 
 
-def time_fn(fn: Callable[[], Any], device: torch.device, *, runs: int, warmup: int = 1,
-            max_seconds: float = 120.0, warm_seconds: float = WARM_SECONDS) -> list[float]:
-    """Seconds per call: at least ``warmup`` untimed calls and ``warm_seconds`` of them (so that every
-    contender is timed warm, whatever ran before it), then ``runs`` timed (fewer if they exceed max_seconds)."""
+def warm_up(fn: Callable[[], Any], device: torch.device, *, warmup: int = 1,
+            warm_seconds: float = WARM_SECONDS) -> None:
+    """At least ``warmup`` untimed calls and ``warm_seconds`` of them, so that a contender is timed warm whatever
+    ran before it."""
     warm_start = time.perf_counter()
     done = 0
     while done < warmup or time.perf_counter() - warm_start < warm_seconds:
         fn()
         _sync(device)
         done += 1
-    times: list[float] = []
-    budget_start = time.perf_counter()
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-        if time.perf_counter() - budget_start > max_seconds:
-            break
-    return times
 
 
 def count_gflop(fn: Callable[[], Any]) -> float:
@@ -168,7 +158,7 @@ def time_interleaved(fns: Sequence[Callable[[], Any]], device: torch.device, *, 
     warm-up): a drift of the machine's speed (another tenant, clock changes) then falls on every contender
     alike instead of on whichever was timed while it happened. Fewer rounds if they exceed max_seconds."""
     for fn, warmup in zip(fns, warmups):
-        time_fn(fn, device, runs=0, warmup=warmup, warm_seconds=warm_seconds)
+        warm_up(fn, device, warmup=warmup, warm_seconds=warm_seconds)
     times: list[list[float]] = [[] for _ in fns]
     budget_start = time.perf_counter()
     for _ in range(runs):
@@ -256,14 +246,14 @@ def run_case(case: BenchCase, modes: list[str], device: torch.device, *, batch: 
         with PeakMemory(device) as mem:
             c(x)
         row.peak_mem_mb = mem.peak_mb
-    lat = time_interleaved([lambda c=c, x=x: c(x) for c, x in zip(calls, ones)], device, runs=runs,
-                           warmups=warmups)
-    for row, t in zip(rows, lat):
+
+    def timed(xs: list[dict], n: int) -> list[list[float]]:
+        return time_interleaved([lambda c=c, x=x: c(x) for c, x in zip(calls, xs)], device, runs=n, warmups=warmups)
+
+    for row, t in zip(rows, timed(ones, runs)):
         row.latency_ms = statistics.median(t) * 1e3
     if batch > 1:
-        thr = time_interleaved([lambda c=c, x=x: c(x) for c, x in zip(calls, many)], device,
-                               runs=max(1, runs // 2), warmups=warmups)
-        for row, t in zip(rows, thr):
+        for row, t in zip(rows, timed(many, max(1, runs // 2))):
             row.batch, row.throughput = batch, batch / statistics.median(t)
     else:
         for row in rows:

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "InferencePath", "PATHS", "PSNR_GATE", "available_paths", "default_timer", "timer", "machine_signature",
-    "model_signature", "cache_file", "output_psnr",
+    "model_signature", "cache_file", "output_psnr", "default_chunk",
 ]
 
 log = logging.getLogger("hubmodels.inference_paths")
@@ -94,6 +94,14 @@ PATHS: dict[str, InferencePath] = {p.name: p for p in _ALL}
 
 # ---------------------------------------------------------------------------------------------
 # what this device can run
+
+
+def default_chunk(device: torch.device, x: torch.Tensor, cpu_pixels: int, gpu_images: int = 16) -> int:
+    """Images per forward pass when the caller gives none: ``gpu_images`` on an accelerator; on a CPU as many as
+    make ``cpu_pixels`` pixels (at least one), since larger chunks' full-resolution activations leave the caches."""
+    if device.type != "cpu":
+        return gpu_images
+    return max(1, cpu_pixels // (x.shape[-2] * x.shape[-1]))
 
 
 @functools.lru_cache(maxsize=None)

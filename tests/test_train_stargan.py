@@ -30,6 +30,18 @@ def ckpt(out: Path):
     return found
 
 
+def resumes_exactly(tmp_path: Path, opts: list[str]) -> dict:
+    """4 steps straight and 2 + 2 with --resume give the same tensors; returns the straight run's."""
+    run(tmp_path / "straight", "--steps", "4", *opts)
+    run(tmp_path / "split", "--steps", "2", *opts)
+    run(tmp_path / "split", "--steps", "4", "--resume", *opts)
+    a, _ = ckpt(tmp_path / "straight")
+    b, _ = ckpt(tmp_path / "split")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    return a
+
+
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run") / "short"
@@ -309,13 +321,7 @@ def test_classifier_jacobian_penalty_is_the_squared_frobenius_norm():
 
 def test_the_classifier_jacobian_option_trains_logs_and_resumes(tmp_path):
     opts = ["--sample-every", "100", "--ckpt-every", "2", "--lambda-cls-jac", "10"]
-    run(tmp_path / "straight", "--steps", "4", *opts)
-    run(tmp_path / "split", "--steps", "2", *opts)
-    run(tmp_path / "split", "--steps", "4", "--resume", *opts)
-    a, _ = ckpt(tmp_path / "straight")
-    b, _ = ckpt(tmp_path / "split")
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+    a = resumes_exactly(tmp_path, opts)
     lines = [json.loads(s) for s in (tmp_path / "straight" / "log.jsonl").read_text().splitlines()]
     assert all(math.isfinite(r["D/cls_jac"]) and r["D/cls_jac"] > 0 for r in lines if "D/loss_cls" in r)
     with pytest.raises(SystemExit, match="--lambda-cls-jac"):
@@ -375,21 +381,15 @@ def test_instance_noise_reaches_every_image_the_critic_sees():
 
 def test_the_instance_noise_option_resumes_exactly_and_is_checked(tmp_path):
     opts = ["--sample-every", "100", "--ckpt-every", "2", "--instance-noise", "0.2"]
-    run(tmp_path / "straight", "--steps", "4", *opts)
-    run(tmp_path / "split", "--steps", "2", *opts)
-    run(tmp_path / "split", "--steps", "4", "--resume", *opts)
-    a, _ = ckpt(tmp_path / "straight")
-    b, _ = ckpt(tmp_path / "split")
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+    resumes_exactly(tmp_path, opts)
     with pytest.raises(SystemExit, match="--instance-noise"):
         run(tmp_path / "split", "--steps", "5", "--resume", *opts[:-1], "0.1")
 
 
 def test_classifier_warmup_trains_the_critics_classifier_alone():
     """--d-cls-warmup: the critic's classification loss on the real images falls, its real/fake output's weights
-    are left as they were (only the classifier's gradient reaches the shared trunk), and the generator is
-    untouched."""
+    are left as they were (only the classifier's gradient reaches the shared trunk), and no gradient is left
+    behind."""
     from hubmodels.stargan.networks import Discriminator
 
     torch.manual_seed(0)
@@ -413,15 +413,9 @@ def test_classifier_warmup_trains_the_critics_classifier_alone():
 
 def test_the_classifier_warmup_option_resumes_exactly_and_is_checked(tmp_path, capsys):
     opts = ["--sample-every", "100", "--ckpt-every", "2", "--d-cls-warmup", "3"]
-    run(tmp_path / "straight", "--steps", "4", *opts)
-    run(tmp_path / "split", "--steps", "2", *opts)
-    run(tmp_path / "split", "--steps", "4", "--resume", *opts)
+    a = resumes_exactly(tmp_path, opts)
     run(tmp_path / "plain", "--steps", "4", *opts[:-2])
-    a, _ = ckpt(tmp_path / "straight")
-    b, _ = ckpt(tmp_path / "split")
     c, _ = ckpt(tmp_path / "plain")
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
     assert any(not torch.equal(a[k], c[k]) for k in a if "discriminator" in k)
     first = json.loads((tmp_path / "straight" / "log.jsonl").read_text().splitlines()[0])
     assert "D/warmup_cls" in json.dumps(first)

@@ -31,6 +31,7 @@ from PIL import Image
 from torch import Tensor
 
 from ..images import Preprocess, get_policy, preprocess, split_pair, to_pil
+from ..inference_paths import default_chunk
 from .configs import model_policy
 from .edges import photo_to_edges
 
@@ -186,7 +187,7 @@ class BicycleGANInference:
         ``4 * 256 * 256`` pixels, see ``CPU_CHUNK_PIXELS``)."""
         n = x.shape[0]
         if batch_size is None:
-            batch_size = 16 if self.device.type != "cpu" else max(1, CPU_CHUNK_PIXELS // (x.shape[-2] * x.shape[-1]))
+            batch_size = default_chunk(self.device, x, CPU_CHUNK_PIXELS)
         check_count("batch_size", batch_size, 1, 1 << 30)
         if self.nz > 0:
             if z is None:

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from ..images import Preprocess, image_grid, preprocess, to_pil
+from ..inference_paths import default_chunk
 from .configs import PREPROCESS
 
 __all__ = ["StarGANInference", "KEEP"]
@@ -301,7 +302,7 @@ class StarGANInference:
         ``batch_size``: images per forward pass (default: 16 on a GPU; on a CPU as many as make
         ``2 * 128 * 128`` pixels, see ``CPU_CHUNK_PIXELS``)."""
         if batch_size is None:
-            batch_size = 16 if self.device.type != "cpu" else max(1, CPU_CHUNK_PIXELS // (x.shape[-2] * x.shape[-1]))
+            batch_size = default_chunk(self.device, x, CPU_CHUNK_PIXELS)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if x.dim() != 4 or x.size(1) != 3:

@@ -134,26 +134,26 @@ def synthfaces_edits(model, *, seed: int, n: int = 24, index_offset: int = 0) ->
                 continue
             fur_on = {a: v for a, v in change.items() if a in FUR_ATTRIBUTES and v}
             kept = {a: v for a, v in change.items() if a not in FUR_ATTRIBUTES}
+            edited, change_made = with_attributes(params, **fur_on, **kept), outs[k + 1] - rec
             best = None
             for frame in _frames(params, change):
-                gt = _to_tensor(render_params({**with_attributes(params, **fur_on, **kept), **frame}, size).image)
+                gt = _to_tensor(render_params({**edited, **frame}, size).image)
                 region = ((src - gt).abs().sum(0, keepdim=True) > EDIT_THRESHOLD).float()
                 region = F.max_pool2d(region[None], 3, 1, 1)[0] > 0
                 if not region.any():
                     continue
                 # the frame the model drew, if any, is the one whose render is nearest to its change
-                miss = ((outs[k + 1] - rec) - (gt - src)).square().sum().item()
-                need, made = (gt - src) * region, (outs[k + 1] - rec) * region
-                score = ((made * need).sum() / need.square().sum()).item()
+                miss = (change_made - (gt - src)).square().sum().item()
                 if best is None or miss < best[0]:
-                    best = (miss, score, region)
+                    best = (miss, gt, region)
             if best is None:
                 continue
-            _, score, region = best
-            sums[name].append(score)
+            _, gt, region = best
+            need, made = (gt - src) * region, change_made * region
+            sums[name].append(((made * need).sum() / need.square().sum()).item())
             outside = ~region.expand_as(src)
             if outside.any():
-                rest.append((outs[k + 1] - rec).abs()[outside].mean().item())
+                rest.append(change_made.abs()[outside].mean().item())
     metrics = {f"edit_{a}": round(sum(v) / len(v), 4) for a, v in sums.items() if v}
     if metrics:
         metrics["edit_mean"] = round(sum(metrics.values()) / len(metrics), 4)
