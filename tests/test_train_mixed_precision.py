@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from train.common import Checkpointer
+
 from tests import (test_train_bicyclegan, test_train_semantic_stylegan, test_train_stargan, test_train_stargan_v2,
                    test_train_stylegan)
 
@@ -36,3 +38,15 @@ def test_bf16_mixed_precision_trains(case: str, tmp_path: Path) -> None:
     losses = {k: v for row in rows for k, v in row.items() if isinstance(v, float)}
     assert losses and all(math.isfinite(v) for v in losses.values()), losses
     assert any((out / "checkpoints").iterdir())
+
+
+def test_one_process_trains_runs_with_different_precisions_in_turn(tmp_path: Path) -> None:
+    """accelerate keeps one state per process; a notebook (or this suite) training an fp32 run and then a bf16 one
+    must get the second precision, not an error."""
+    module, tiny = CASES["stargan"]
+    main = importlib.import_module(module).main
+    for k, precision in enumerate(("no", "bf16", "no")):
+        out = tmp_path / f"run{k}"
+        assert main([*tiny, "--out", str(out), "--steps", "1", "--mixed-precision", precision]) == 0
+        _, meta = Checkpointer(out / "checkpoints").load()
+        assert [session["mixed_precision"] for session in meta["sessions"]] == [precision]

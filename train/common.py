@@ -79,6 +79,12 @@ def setup_accelerator(mixed_precision: str = "no", threads: int | None = None, c
         local = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")) or 1)
         threads = max(1, (os.cpu_count() or 1) // max(1, local))
     torch.set_num_threads(int(threads))
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) == 1:
+        # accelerate keeps its state per process and refuses a second Accelerator with another precision; a
+        # single process (a notebook, the tests) may train several runs in turn, each with its own settings
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state()
     try:
         return Accelerator(cpu=cpu, mixed_precision=mixed_precision)
     except ValueError as err:  # e.g. fp16 requested where accelerate cannot do it
