@@ -273,8 +273,7 @@ def depth_warmup(generator: nn.Module, freq: Tensor, steps: int, batch_size: int
     warm-up) and own random stream. Returns the final KL divergence (0: the marginal matches the map).
     """
     g = torch.Generator().manual_seed(seed + 7919)
-    target = freq.clamp_min(0)
-    entropy = -(target * torch.log(target.clamp_min(1e-12))).sum(0).mean()
+    entropy = -(freq * torch.log(freq.clamp_min(1e-12))).sum(0).mean()
     was_training = generator.training
     generator.train()
     opt = torch.optim.Adam(generator.parameters(), lr=lr, betas=(0.0, 0.99))
@@ -282,7 +281,7 @@ def depth_warmup(generator: nn.Module, freq: Tensor, steps: int, batch_size: int
     for _ in range(steps):
         z = torch.randn(batch_size, generator.style_dim, generator=g)
         p = _coarse_marginal(generator, z)
-        loss = -(target * torch.log(p + 1e-8)).sum(0).mean()
+        loss = -(freq * torch.log(p + 1e-8)).sum(0).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
